@@ -1,0 +1,16 @@
+"""`callplatform run` (not implemented yet)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    del parser
+
+
+def run(args: argparse.Namespace) -> int:
+    del args
+    print("callplatform run: not implemented yet", file=sys.stderr)
+    return 2

@@ -1,0 +1,405 @@
+"""The CallPlatform spec as typed, immutable values.
+
+`parse_platform` never raises: a field of the wrong type falls back to its
+default and is recorded in `Platform.malformed`, which the rules engine reports
+as CP011. The API server's schema catches most of these at `kubectl apply`; the
+offline validator and the operator must still survive whatever they are given.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+ENVIRONMENTS = ("production", "staging", "development")
+DEFAULT_SECRET_NAME = "calls-secrets"
+
+
+@dataclass(frozen=True, slots=True)
+class SecretKeyRef:
+    name: str
+    key: str
+
+    def describe(self) -> str:
+        return f"Secret {self.name!r} key {self.key!r}"
+
+
+@dataclass(frozen=True, slots=True)
+class JwtSpec:
+    app_id: str
+    secret_ref: SecretKeyRef
+    audience: str = "jitsi"
+    generate: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class JitsiProbeSpec:
+    """Where the health monitor looks. Empty means derived from the public host."""
+
+    web_url: str = ""
+    bosh_url: str = ""
+    jvb_health_url: str = ""
+    jicofo_health_url: str = ""
+    token_url: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class JitsiSpec:
+    domain: str
+    public_host: str
+    jwt: JwtSpec
+    probes: JitsiProbeSpec = JitsiProbeSpec()
+
+
+@dataclass(frozen=True, slots=True)
+class TurnCredentialsSpec:
+    mode: str  # "static" | "rest"
+    secret_name: str
+    username_key: str = "TURN_USERNAME"
+    password_key: str = "TURN_PASSWORD"
+    shared_secret_key: str = "TURN_SHARED_SECRET"
+    generate: bool = False
+    rest_ttl_seconds: int = 86400
+
+    @property
+    def username_ref(self) -> SecretKeyRef:
+        return SecretKeyRef(self.secret_name, self.username_key)
+
+    @property
+    def password_ref(self) -> SecretKeyRef:
+        return SecretKeyRef(self.secret_name, self.password_key)
+
+    @property
+    def shared_secret_ref(self) -> SecretKeyRef:
+        return SecretKeyRef(self.secret_name, self.shared_secret_key)
+
+
+@dataclass(frozen=True, slots=True)
+class TurnRelaySpec:
+    allowed_peer_cidrs: tuple[str, ...] = ()
+    min_port: int = 49152
+    max_port: int = 65535
+    user_quota: int = 12
+    total_quota: int = 1200
+
+
+@dataclass(frozen=True, slots=True)
+class TurnSpec:
+    host: str
+    credentials: TurnCredentialsSpec
+    port: int = 3478
+    tls_port: int = 5349
+    realm: str = ""
+    relay: TurnRelaySpec = TurnRelaySpec()
+    probe_host: str = ""  # address the monitor probes; defaults to host
+    prometheus_port: int = 0  # 0: no Prometheus listener (Debian's coturn has no support)
+
+    @property
+    def effective_realm(self) -> str:
+        return self.realm or self.host
+
+    @property
+    def effective_probe_host(self) -> str:
+        return self.probe_host or self.host
+
+
+@dataclass(frozen=True, slots=True)
+class CallLogSpec:
+    table: str = "callLog"
+    started_at_column: str = "started_at"
+    ended_at_column: str = "ended_at"
+    duration_column: str = "duration_seconds"
+    participants_column: str = ""  # a count column on the call log, if any
+    participants_table: str = ""  # or a table with one row per participant
+    participants_call_id_column: str = "call_id"
+    participants_left_at_column: str = "left_at"
+    id_column: str = "id"
+
+
+@dataclass(frozen=True, slots=True)
+class DatabaseSpec:
+    url_ref: SecretKeyRef
+    call_log: CallLogSpec = CallLogSpec()
+    metrics_enabled: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class MigrationSpec:
+    command: tuple[str, ...] = ("npx", "prisma", "migrate", "deploy")
+    backoff_limit: int = 1
+    active_deadline_seconds: int = 600
+    ttl_seconds_after_finished: int = 3600
+
+
+@dataclass(frozen=True, slots=True)
+class CallsSpec:
+    image: str
+    replicas: int = 2
+    port: int = 3000
+    command: tuple[str, ...] = ("npm", "run", "start:deploy")
+    migration: MigrationSpec = MigrationSpec()
+    resources: Mapping[str, Any] = field(default_factory=dict)
+    image_pull_secrets: tuple[str, ...] = ()
+    allow_unsafe_inline_styles: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class DemoSeedSpec:
+    enabled: bool = False
+    password_ref: SecretKeyRef | None = None
+    command: tuple[str, ...] = ("npm", "run", "seed:demo")
+
+
+@dataclass(frozen=True, slots=True)
+class MonitoringSpec:
+    enabled: bool = True
+    probe_interval_seconds: int = 30
+
+
+@dataclass(frozen=True, slots=True)
+class Platform:
+    namespace: str
+    name: str
+    environment: str
+    jitsi: JitsiSpec
+    turn: TurnSpec
+    database: DatabaseSpec
+    calls: CallsSpec
+    demo_seed: DemoSeedSpec
+    monitoring: MonitoringSpec
+    generation: int = 0
+    uid: str = ""
+    malformed: tuple[tuple[str, str], ...] = ()  # (field path, what is wrong)
+
+    @property
+    def object_ref(self) -> str:
+        return f"CallPlatform {self.namespace}/{self.name}" if self.namespace else f"CallPlatform {self.name}"
+
+    def secret_refs(self) -> list[tuple[str, SecretKeyRef]]:
+        """Every (spec field, reference) the platform reads, in a stable order."""
+        creds = self.turn.credentials
+        refs: list[tuple[str, SecretKeyRef]] = [
+            ("spec.database.urlSecretRef", self.database.url_ref),
+            ("spec.jitsi.jwt.secretRef", self.jitsi.jwt.secret_ref),
+        ]
+        if creds.mode == "rest":
+            refs.append(("spec.turn.credentials.secretRef.sharedSecretKey", creds.shared_secret_ref))
+        else:
+            refs.append(("spec.turn.credentials.secretRef.usernameKey", creds.username_ref))
+            refs.append(("spec.turn.credentials.secretRef.passwordKey", creds.password_ref))
+        if self.demo_seed.password_ref is not None:
+            refs.append(("spec.demoSeed.passwordSecretRef", self.demo_seed.password_ref))
+        return refs
+
+    def secret_names(self) -> set[str]:
+        return {ref.name for _, ref in self.secret_refs()}
+
+
+class _Reader:
+    """Reads typed values out of an untyped mapping, recording what is malformed."""
+
+    def __init__(self) -> None:
+        self.malformed: list[tuple[str, str]] = []
+
+    def section(self, data: Any, path: str) -> Mapping[str, Any]:
+        if data is None:
+            return {}
+        if isinstance(data, Mapping):
+            return data
+        self.malformed.append((path, "must be an object"))
+        return {}
+
+    def string(self, data: Mapping[str, Any], key: str, path: str, default: str = "") -> str:
+        value = data.get(key)
+        if value is None:
+            return default
+        if isinstance(value, str):
+            return value
+        if isinstance(value, bool | int | float):
+            self.malformed.append((f"{path}.{key}", "must be a string"))
+            return str(value)
+        self.malformed.append((f"{path}.{key}", "must be a string"))
+        return default
+
+    def integer(self, data: Mapping[str, Any], key: str, path: str, default: int) -> int:
+        value = data.get(key)
+        if value is None:
+            return default
+        if isinstance(value, bool) or not isinstance(value, int):
+            self.malformed.append((f"{path}.{key}", "must be an integer"))
+            return default
+        return value
+
+    def boolean(self, data: Mapping[str, Any], key: str, path: str, default: bool) -> bool:
+        value = data.get(key)
+        if value is None:
+            return default
+        if isinstance(value, bool):
+            return value
+        self.malformed.append((f"{path}.{key}", "must be true or false"))
+        return default
+
+    def strings(
+        self, data: Mapping[str, Any], key: str, path: str, default: tuple[str, ...]
+    ) -> tuple[str, ...]:
+        value = data.get(key)
+        if value is None:
+            return default
+        if isinstance(value, list) and all(isinstance(item, str) for item in value):
+            return tuple(value)
+        self.malformed.append((f"{path}.{key}", "must be a list of strings"))
+        return default
+
+    def key_ref(self, data: Mapping[str, Any], key: str, path: str, default_key: str) -> SecretKeyRef:
+        ref = self.section(data.get(key), f"{path}.{key}")
+        return SecretKeyRef(
+            name=self.string(ref, "name", f"{path}.{key}", DEFAULT_SECRET_NAME),
+            key=self.string(ref, "key", f"{path}.{key}", default_key),
+        )
+
+
+def parse_platform(manifest: Mapping[str, Any]) -> Platform:
+    """Build a Platform from a CallPlatform object (a manifest or an API response)."""
+    r = _Reader()
+    metadata = r.section(manifest.get("metadata"), "metadata")
+    spec = r.section(manifest.get("spec"), "spec")
+
+    jitsi = r.section(spec.get("jitsi"), "spec.jitsi")
+    jwt = r.section(jitsi.get("jwt"), "spec.jitsi.jwt")
+    jitsi_probes = r.section(jitsi.get("probes"), "spec.jitsi.probes")
+    turn = r.section(spec.get("turn"), "spec.turn")
+    creds = r.section(turn.get("credentials"), "spec.turn.credentials")
+    creds_ref = r.section(creds.get("secretRef"), "spec.turn.credentials.secretRef")
+    relay = r.section(turn.get("relay"), "spec.turn.relay")
+    database = r.section(spec.get("database"), "spec.database")
+    call_log = r.section(database.get("callLog"), "spec.database.callLog")
+    calls = r.section(spec.get("calls"), "spec.calls")
+    migration = r.section(calls.get("migration"), "spec.calls.migration")
+    demo = r.section(spec.get("demoSeed"), "spec.demoSeed")
+    monitoring = r.section(spec.get("monitoring"), "spec.monitoring")
+
+    pull_secrets = calls.get("imagePullSecrets") or []
+    pull_secret_names: tuple[str, ...] = ()
+    if isinstance(pull_secrets, list):
+        pull_secret_names = tuple(
+            str(item.get("name")) if isinstance(item, Mapping) else str(item) for item in pull_secrets
+        )
+    else:
+        r.malformed.append(("spec.calls.imagePullSecrets", "must be a list"))
+
+    demo_ref = None
+    if demo.get("passwordSecretRef") is not None:
+        demo_ref = r.key_ref(demo, "passwordSecretRef", "spec.demoSeed", "DEMO_USER_PASSWORD")
+
+    m = MigrationSpec()
+    platform = Platform(
+        namespace=r.string(metadata, "namespace", "metadata"),
+        name=r.string(metadata, "name", "metadata"),
+        generation=r.integer(metadata, "generation", "metadata", 0),
+        uid=r.string(metadata, "uid", "metadata"),
+        environment=r.string(spec, "environment", "spec", "production"),
+        jitsi=JitsiSpec(
+            domain=r.string(jitsi, "domain", "spec.jitsi"),
+            public_host=r.string(jitsi, "publicHost", "spec.jitsi"),
+            jwt=JwtSpec(
+                app_id=r.string(jwt, "appId", "spec.jitsi.jwt"),
+                secret_ref=r.key_ref(jwt, "secretRef", "spec.jitsi.jwt", "JITSI_JWT_SECRET"),
+                audience=r.string(jwt, "audience", "spec.jitsi.jwt", "jitsi"),
+                generate=r.boolean(jwt, "generate", "spec.jitsi.jwt", False),
+            ),
+            probes=JitsiProbeSpec(
+                web_url=r.string(jitsi_probes, "webURL", "spec.jitsi.probes"),
+                bosh_url=r.string(jitsi_probes, "boshURL", "spec.jitsi.probes"),
+                jvb_health_url=r.string(jitsi_probes, "jvbHealthURL", "spec.jitsi.probes"),
+                jicofo_health_url=r.string(jitsi_probes, "jicofoHealthURL", "spec.jitsi.probes"),
+                token_url=r.string(jitsi_probes, "tokenURL", "spec.jitsi.probes"),
+            ),
+        ),
+        turn=TurnSpec(
+            host=r.string(turn, "host", "spec.turn"),
+            port=r.integer(turn, "port", "spec.turn", 3478),
+            tls_port=r.integer(turn, "tlsPort", "spec.turn", 5349),
+            realm=r.string(turn, "realm", "spec.turn"),
+            probe_host=r.string(turn, "probeHost", "spec.turn"),
+            prometheus_port=r.integer(turn, "prometheusPort", "spec.turn", 0),
+            credentials=TurnCredentialsSpec(
+                mode=r.string(creds, "mode", "spec.turn.credentials", "static"),
+                secret_name=r.string(
+                    creds_ref, "name", "spec.turn.credentials.secretRef", DEFAULT_SECRET_NAME
+                ),
+                username_key=r.string(
+                    creds_ref, "usernameKey", "spec.turn.credentials.secretRef", "TURN_USERNAME"
+                ),
+                password_key=r.string(
+                    creds_ref, "passwordKey", "spec.turn.credentials.secretRef", "TURN_PASSWORD"
+                ),
+                shared_secret_key=r.string(
+                    creds_ref, "sharedSecretKey", "spec.turn.credentials.secretRef", "TURN_SHARED_SECRET"
+                ),
+                generate=r.boolean(creds, "generate", "spec.turn.credentials", False),
+                rest_ttl_seconds=r.integer(creds, "restTTLSeconds", "spec.turn.credentials", 86400),
+            ),
+            relay=TurnRelaySpec(
+                allowed_peer_cidrs=r.strings(relay, "allowedPeerCIDRs", "spec.turn.relay", ()),
+                min_port=r.integer(relay, "minPort", "spec.turn.relay", 49152),
+                max_port=r.integer(relay, "maxPort", "spec.turn.relay", 65535),
+                user_quota=r.integer(relay, "userQuota", "spec.turn.relay", 12),
+                total_quota=r.integer(relay, "totalQuota", "spec.turn.relay", 1200),
+            ),
+        ),
+        database=DatabaseSpec(
+            url_ref=r.key_ref(database, "urlSecretRef", "spec.database", "DATABASE_URL"),
+            metrics_enabled=r.boolean(database, "metricsEnabled", "spec.database", True),
+            call_log=CallLogSpec(
+                table=r.string(call_log, "table", "spec.database.callLog", "callLog"),
+                started_at_column=r.string(
+                    call_log, "startedAtColumn", "spec.database.callLog", "started_at"
+                ),
+                ended_at_column=r.string(call_log, "endedAtColumn", "spec.database.callLog", "ended_at"),
+                duration_column=r.string(
+                    call_log, "durationColumn", "spec.database.callLog", "duration_seconds"
+                ),
+                participants_column=r.string(call_log, "participantsColumn", "spec.database.callLog"),
+                participants_table=r.string(call_log, "participantsTable", "spec.database.callLog"),
+                participants_call_id_column=r.string(
+                    call_log, "participantsCallIdColumn", "spec.database.callLog", "call_id"
+                ),
+                participants_left_at_column=r.string(
+                    call_log, "participantsLeftAtColumn", "spec.database.callLog", "left_at"
+                ),
+                id_column=r.string(call_log, "idColumn", "spec.database.callLog", "id"),
+            ),
+        ),
+        calls=CallsSpec(
+            image=r.string(calls, "image", "spec.calls"),
+            replicas=r.integer(calls, "replicas", "spec.calls", 2),
+            port=r.integer(calls, "port", "spec.calls", 3000),
+            command=r.strings(calls, "command", "spec.calls", ("npm", "run", "start:deploy")),
+            migration=MigrationSpec(
+                command=r.strings(migration, "command", "spec.calls.migration", m.command),
+                backoff_limit=r.integer(migration, "backoffLimit", "spec.calls.migration", m.backoff_limit),
+                active_deadline_seconds=r.integer(
+                    migration, "activeDeadlineSeconds", "spec.calls.migration", m.active_deadline_seconds
+                ),
+                ttl_seconds_after_finished=r.integer(
+                    migration, "ttlSecondsAfterFinished", "spec.calls.migration", m.ttl_seconds_after_finished
+                ),
+            ),
+            resources=r.section(calls.get("resources"), "spec.calls.resources"),
+            image_pull_secrets=pull_secret_names,
+            allow_unsafe_inline_styles=r.boolean(calls, "allowUnsafeInlineStyles", "spec.calls", True),
+        ),
+        demo_seed=DemoSeedSpec(
+            enabled=r.boolean(demo, "enabled", "spec.demoSeed", False),
+            password_ref=demo_ref,
+            command=r.strings(demo, "command", "spec.demoSeed", ("npm", "run", "seed:demo")),
+        ),
+        monitoring=MonitoringSpec(
+            enabled=r.boolean(monitoring, "enabled", "spec.monitoring", True),
+            probe_interval_seconds=r.integer(monitoring, "probeIntervalSeconds", "spec.monitoring", 30),
+        ),
+    )
+    if r.malformed:
+        platform = replace(platform, malformed=tuple(r.malformed))
+    return platform
