@@ -1,0 +1,208 @@
+"""Reading what `callplatform validate` judges: manifests (files, directories, stdin) and env files.
+
+Manifests are multi-document YAML holding CallPlatforms and the Secrets they
+reference (`data` in base64 and `stringData`). Every problem that stops a file
+from being read raises `InputError` naming the file and line, and never quotes
+the file's content: it may be a Secret.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import io
+import sys
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+import yaml
+from dotenv.parser import parse_stream
+from yaml.constructor import SafeConstructor
+from yaml.nodes import MappingNode, Node, SequenceNode
+
+from callplatform.model import Platform, parse_platform
+
+MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
+STDIN = "-"
+CALLPLATFORM_GROUP = "callplatform.io/"
+
+_Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when PyYAML has it
+
+
+class InputError(Exception):
+    """Input that cannot be read or parsed; str() is `file:line: what is wrong`."""
+
+    def __init__(self, source: str, line: int | None, problem: str) -> None:
+        self.source = source
+        self.line = line
+        self.problem = problem
+        where = f"{source}:{line}" if line is not None else source
+        super().__init__(f"{where}: {problem}")
+
+
+@dataclass(frozen=True, slots=True)
+class LoadedPlatform:
+    platform: Platform
+    secrets: Mapping[str, Mapping[str, str]]  # the Secrets of its namespace, by name
+    location: str  # file:line of the CallPlatform document
+
+
+@dataclass(frozen=True, slots=True)
+class _Document:
+    obj: Mapping[str, Any]
+    node: Node
+    source: str
+
+    @property
+    def line(self) -> int:
+        return self.node.start_mark.line + 1
+
+    def line_of(self, *path: str) -> int:
+        """Line of the value at `path` (mapping keys), or of the deepest part of it that exists."""
+        node = self.node
+        for key in path:
+            if not isinstance(node, MappingNode):
+                break
+            child = next((value for k, value in node.value if getattr(k, "value", None) == key), None)
+            if child is None:
+                break
+            node = child
+        return node.start_mark.line + 1
+
+
+def load_manifests(paths: Sequence[str], stdin: TextIO | None = None) -> list[LoadedPlatform]:
+    """Every CallPlatform under `paths`, each with the Secrets of its namespace from the same inputs."""
+    documents: list[_Document] = []
+    for source, text in _read_sources(paths, stdin):
+        documents.extend(_documents(source, text))
+    secrets: dict[tuple[str, str], dict[str, str]] = {}
+    platforms: list[_Document] = []
+    for doc in documents:
+        kind, api_version = doc.obj.get("kind"), str(doc.obj.get("apiVersion", ""))
+        if kind == "Secret" and api_version == "v1":
+            namespace, name, data = _secret(doc)
+            secrets.setdefault((namespace, name), {}).update(data)
+        elif kind == "CallPlatform" and api_version.startswith(CALLPLATFORM_GROUP):
+            platforms.append(doc)
+    loaded = []
+    for doc in platforms:
+        platform = parse_platform(doc.obj)
+        visible = {
+            name: data
+            for (namespace, name), data in secrets.items()
+            if not namespace or not platform.namespace or namespace == platform.namespace
+        }
+        loaded.append(LoadedPlatform(platform, visible, f"{doc.source}:{doc.line}"))
+    return loaded
+
+
+def load_env_file(path: str, stdin: TextIO | None = None) -> dict[str, str]:
+    """The variables of a dotenv file, without interpolation; `-` reads stdin."""
+    source, text = _read(path, stdin)
+    variables: dict[str, str] = {}
+    for binding in parse_stream(io.StringIO(text)):
+        if binding.error:
+            raise InputError(source, binding.original.line, "cannot parse this line as KEY=VALUE")
+        if binding.key is not None:
+            variables[binding.key] = binding.value if binding.value is not None else ""
+    return variables
+
+
+# -- reading ------------------------------------------------------------------------------------
+
+
+def _read_sources(paths: Sequence[str], stdin: TextIO | None) -> Iterator[tuple[str, str]]:
+    for path in paths:
+        if path != STDIN and Path(path).is_dir():
+            files = sorted(
+                p
+                for p in Path(path).rglob("*")
+                if p.suffix in MANIFEST_SUFFIXES
+                and p.is_file()
+                and not any(part.startswith(".") for part in p.relative_to(path).parts)
+            )
+            for file in files:
+                yield _read(str(file), stdin)
+        else:
+            yield _read(path, stdin)
+
+
+def _read(path: str, stdin: TextIO | None) -> tuple[str, str]:
+    if path == STDIN:
+        stream = stdin if stdin is not None else sys.stdin
+        try:
+            return "<stdin>", stream.read()
+        except UnicodeDecodeError:
+            raise InputError("<stdin>", None, "is not UTF-8 text") from None
+    try:
+        return path, Path(path).read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise InputError(path, None, "is not UTF-8 text") from None
+    except OSError as exc:
+        raise InputError(path, None, f"cannot be read: {exc.strerror or type(exc).__name__}") from None
+
+
+def _documents(source: str, text: str) -> Iterator[_Document]:
+    constructor = SafeConstructor()
+    try:
+        nodes = list(yaml.compose_all(text, Loader=_Loader))
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark is not None else None
+        problem = exc.problem or exc.context or "invalid YAML"
+        raise InputError(source, line, f"invalid YAML: {problem}") from None
+    except yaml.YAMLError:
+        raise InputError(source, None, "invalid YAML") from None
+    for node in nodes:
+        try:
+            obj = constructor.construct_document(node)
+        except yaml.YAMLError:
+            raise InputError(source, node.start_mark.line + 1, "invalid YAML value") from None
+        yield from _objects(source, obj, node)
+
+
+def _objects(source: str, obj: Any, node: Node) -> Iterator[_Document]:
+    """Kubernetes objects in one document, unpacking `kind: List`."""
+    if not isinstance(obj, Mapping) or not isinstance(node, MappingNode):
+        return
+    if obj.get("kind") == "List" and isinstance(obj.get("items"), list):
+        items_node = next((v for k, v in node.value if getattr(k, "value", None) == "items"), None)
+        if isinstance(items_node, SequenceNode):
+            for item, item_node in zip(obj["items"], items_node.value, strict=True):
+                yield from _objects(source, item, item_node)
+        return
+    yield _Document(obj, node, source)
+
+
+def _secret(doc: _Document) -> tuple[str, str, dict[str, str]]:
+    metadata = doc.obj.get("metadata")
+    if not isinstance(metadata, Mapping) or not isinstance(metadata.get("name"), str):
+        raise InputError(doc.source, doc.line, "Secret has no metadata.name")
+    namespace = metadata.get("namespace") or ""
+    values: dict[str, str] = {}
+    data = doc.obj.get("data") or {}
+    if not isinstance(data, Mapping):
+        raise InputError(doc.source, doc.line_of("data"), "Secret data must be a mapping of key: base64")
+    for key, encoded in data.items():
+        line = doc.line_of("data", str(key))
+        if not isinstance(encoded, str):
+            raise InputError(doc.source, line, f"Secret data key {key!r} must be a base64 string")
+        try:
+            raw = base64.b64decode(encoded, validate=True)
+        except (binascii.Error, ValueError):
+            raise InputError(doc.source, line, f"Secret data key {key!r} is not valid base64") from None
+        values[str(key)] = raw.decode("utf-8", errors="replace")
+    string_data = doc.obj.get("stringData") or {}
+    if not isinstance(string_data, Mapping):
+        raise InputError(doc.source, doc.line_of("stringData"), "Secret stringData must be a mapping")
+    for key, value in string_data.items():
+        if isinstance(value, bool) or not isinstance(value, str | int | float):
+            raise InputError(
+                doc.source,
+                doc.line_of("stringData", str(key)),
+                f"Secret stringData key {key!r} must be a string",
+            )
+        values[str(key)] = value if isinstance(value, str) else str(value)
+    return str(namespace), metadata["name"], values

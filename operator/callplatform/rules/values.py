@@ -1,0 +1,194 @@
+"""Pure checks on single values: hostnames, secrets, database URLs, CIDRs, booleans.
+
+None of these functions raises, and none returns or embeds the value it judged:
+callers turn the verdicts into messages that are safe to print.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from dataclasses import dataclass
+from urllib.parse import parse_qs, unquote, urlsplit
+
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_HOSTNAME = re.compile(rf"{_LABEL}(?:\.{_LABEL})*")
+_BCRYPT = re.compile(r"\$2[abxy]\$(0[4-9]|[12][0-9]|3[01])\$[./A-Za-z0-9]{53}")
+
+WEAK_SECRETS = frozenset(
+    {
+        "changeme",
+        "changeit",
+        "change-me",
+        "change_me",
+        "secret",
+        "secrets",
+        "password",
+        "passw0rd",
+        "p@ssw0rd",
+        "keepthissecret",
+        "mysecret",
+        "supersecret",
+        "topsecret",
+        "default",
+        "admin",
+        "administrator",
+        "root",
+        "test",
+        "testing",
+        "example",
+        "jitsi",
+        "turn",
+        "coturn",
+        "postgres",
+        "calls",
+        "letmein",
+        "qwerty",
+        "123456",
+        "12345678",
+        "1234567890",
+        "0123456789",
+        "abcdef",
+        "abc123",
+        "your-secret",
+        "your_secret",
+        "yoursecret",
+        "replaceme",
+        "replace-me",
+        "todo",
+        "xxx",
+    }
+)
+
+PRIVATE_RANGES: tuple[tuple[str, str], ...] = (
+    ("0.0.0.0/8", "this-network (reaches loopback, CVE-2020-26262)"),
+    ("10.0.0.0/8", "private"),
+    ("100.64.0.0/10", "carrier-grade NAT / cluster-internal"),
+    ("127.0.0.0/8", "loopback"),
+    ("169.254.0.0/16", "link-local and cloud metadata (169.254.169.254)"),
+    ("172.16.0.0/12", "private"),
+    ("192.168.0.0/16", "private"),
+    ("::/128", "unspecified"),
+    ("::1/128", "loopback"),
+    ("::ffff:0:0/96", "IPv4-mapped (bypasses IPv4 deny lists)"),
+    ("fc00::/7", "unique-local private and cloud metadata (fd00:ec2::254)"),
+    ("fe80::/10", "link-local"),
+)
+_PRIVATE_NETWORKS = tuple((ipaddress.ip_network(cidr), what) for cidr, what in PRIVATE_RANGES)
+
+TRUE_WORDS = frozenset({"true", "1", "yes", "on"})
+FALSE_WORDS = frozenset({"false", "0", "no", "off", ""})
+
+
+def is_bare_hostname(value: str) -> bool:
+    """A DNS name that a CSP host-source can pin: labels only, no scheme, port, path or wildcard."""
+    return len(value) <= 253 and _HOSTNAME.fullmatch(value) is not None
+
+
+def hostname_problem(value: str) -> str:
+    """Why `value` is not a bare hostname, phrased without repeating the value."""
+    if "://" in value:
+        return "has a URL scheme"
+    if any(ch.isspace() for ch in value):
+        return "contains whitespace"
+    if "*" in value:
+        return "contains a wildcard"
+    if "/" in value:
+        return "contains a path"
+    if ":" in value:
+        return "contains a port or an IPv6 address"
+    if len(value) > 253:
+        return "is longer than 253 characters"
+    return "is not a valid DNS name (letters, digits, '-' and '.', labels of 1-63 characters)"
+
+
+def is_bcrypt_hash(value: str) -> bool:
+    return _BCRYPT.fullmatch(value) is not None
+
+
+def weakness(value: str) -> str | None:
+    """Why a secret is trivially guessable, or None."""
+    if value.strip().lower() in WEAK_SECRETS:
+        return "is a well-known default value"
+    if len(value) > 0 and len(set(value)) == 1:
+        return "is one repeated character"
+    if len(value) >= 2 and len(set(value)) <= 2 and len(value) >= 8:
+        return "uses at most two distinct characters"
+    return None
+
+
+def parse_bool(value: str) -> bool | None:
+    """ALLOW_DEMO_SEED-style flags; None when the word is neither true nor false."""
+    word = value.strip().lower()
+    if word in TRUE_WORDS:
+        return True
+    if word in FALSE_WORDS:
+        return False
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class DatabaseUrl:
+    """What the rules need from a DATABASE_URL; the URL itself is not kept."""
+
+    problems: tuple[str, ...]
+    password: str
+    sslmode: str
+
+
+def inspect_database_url(url: str) -> DatabaseUrl:
+    problems: list[str] = []
+    try:
+        parts = urlsplit(url.strip())
+        scheme = parts.scheme.lower()
+        hostname = parts.hostname or ""
+        port_problem = ""
+        try:
+            _ = parts.port
+        except ValueError:
+            port_problem = "has a port that is not a number in 1-65535"
+        password = unquote(parts.password or "")
+        query = parse_qs(parts.query)
+    except ValueError:
+        return DatabaseUrl(("cannot be parsed as a URL",), "", "")
+    if scheme not in ("postgres", "postgresql"):
+        problems.append("must start with postgresql:// or postgres://")
+    if not hostname and not query.get("host"):
+        problems.append("has no host")
+    if port_problem:
+        problems.append(port_problem)
+    if not parts.path.strip("/"):
+        problems.append("has no database name")
+    sslmode = (query.get("sslmode") or [""])[-1].lower()
+    return DatabaseUrl(tuple(problems), password, sslmode)
+
+
+@dataclass(frozen=True, slots=True)
+class CidrVerdict:
+    parsed: bool
+    opens: tuple[str, ...]  # descriptions of the sensitive ranges it overlaps
+
+
+def judge_peer_cidr(value: str) -> CidrVerdict:
+    try:
+        network = ipaddress.ip_network(value.strip(), strict=False)
+    except ValueError:
+        return CidrVerdict(parsed=False, opens=())
+    opens = tuple(
+        f"{cidr} ({what})"
+        for (private, what), (cidr, _) in zip(_PRIVATE_NETWORKS, PRIVATE_RANGES, strict=True)
+        if private.version == network.version and private.overlaps(network)
+    )
+    return CidrVerdict(parsed=True, opens=opens)
+
+
+def image_unpinned(image: str) -> str | None:
+    """Why an image reference is not pinned to one version, or None."""
+    if "@" in image:
+        return None
+    last = image.rsplit("/", 1)[-1]
+    if ":" not in last:
+        return "has no tag"
+    if last.rsplit(":", 1)[1] == "latest":
+        return "uses the :latest tag"
+    return None
