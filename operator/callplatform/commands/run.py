@@ -1,16 +1,74 @@
-"""`callplatform run` (not implemented yet)."""
+"""`callplatform run`: the operator, as it runs in production (kopf plus its HTTP endpoints).
+
+Peering is explicit: `--standalone` (the default; run one replica with the
+Recreate strategy so two operators never overlap) or `--peering NAME --priority N`
+when several replicas should elect an active one (needs kopf's peering CRDs).
+"""
 
 from __future__ import annotations
 
 import argparse
-import sys
+import asyncio
+import logging
+
+from callplatform.cli import UsageError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    del parser
+    scope = parser.add_mutually_exclusive_group()
+    scope.add_argument(
+        "--namespace", "-n", action="append", default=[], help="Watch this namespace (repeatable)."
+    )
+    scope.add_argument("--all-namespaces", "-A", action="store_true", help="Watch every namespace.")
+    parser.add_argument("--http-host", default="0.0.0.0", help="Address of /healthz, /readyz, /metrics.")  # noqa: S104
+    parser.add_argument("--http-port", type=int, default=8080, help="Port of /healthz, /readyz, /metrics.")
+    parser.add_argument(
+        "--resync-seconds", type=float, default=60.0, help="Reconcile every platform this often (default 60)."
+    )
+    parser.add_argument("--workers", type=int, default=2, help="Platforms reconciled in parallel.")
+    peering = parser.add_mutually_exclusive_group()
+    peering.add_argument("--standalone", action="store_true", help="No peering (default).")
+    peering.add_argument("--peering", metavar="NAME", help="kopf peering object for leader election.")
+    parser.add_argument("--priority", type=int, default=0, help="Peering priority (with --peering).")
+    parser.add_argument("--verbose", "-v", action="store_true", help="Debug logging.")
 
 
 def run(args: argparse.Namespace) -> int:
-    del args
-    print("callplatform run: not implemented yet", file=sys.stderr)
-    return 2
+    import kopf
+
+    from callplatform.handlers import Operator, OperatorOptions
+
+    if args.priority and not args.peering:
+        raise UsageError("--priority needs --peering NAME")
+    if args.resync_seconds <= 0:
+        raise UsageError("--resync-seconds must be positive")
+    if not args.all_namespaces and not args.namespace:
+        raise UsageError("choose --namespace NS (repeatable) or --all-namespaces")
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    # The Kubernetes client logs request bodies at DEBUG, and those include Secrets.
+    logging.getLogger("kubernetes").setLevel(logging.INFO)
+    logging.getLogger("urllib3").setLevel(logging.INFO)
+    options = OperatorOptions(
+        namespaces=tuple(args.namespace),
+        resync_seconds=args.resync_seconds,
+        workers=args.workers,
+        http_host=args.http_host,
+        http_port=args.http_port,
+    )
+    operator = Operator(options)
+    registry = kopf.OperatorRegistry()
+    operator.register(registry)
+    asyncio.run(
+        kopf.operator(
+            registry=registry,
+            standalone=not args.peering,
+            peering_name=args.peering,
+            priority=args.priority,
+            clusterwide=args.all_namespaces,
+            namespaces=tuple(args.namespace),
+        )
+    )
+    return 0

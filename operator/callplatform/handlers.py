@@ -1,0 +1,301 @@
+"""kopf wiring: thin handlers that only ask for a reconcile pass, and the operator's lifecycle.
+
+Handlers:
+- CallPlatform watch events (created, changed, resumed at startup, deleted);
+- Secrets: the platform's own (by label) and those a platform references (by an
+  index the passes keep);
+- owned Deployments, Jobs, Services and ConfigMaps (by label), so drift is repaired;
+- a periodic resync of every platform (our own thread, not `@kopf.timer`, because
+  kopf puts a finalizer on objects with timers, and a finalizer would block deletion
+  whenever the operator is down).
+
+No handler writes kopf state to the CallPlatform: `on.event` handlers keep no
+progress or last-handled-configuration annotations, so an idle platform sees no
+writes at all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import inspect
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any
+
+import kopf
+
+from callplatform import metrics
+from callplatform.findings import Finding
+from callplatform.kube import Kube
+from callplatform.model import Platform
+from callplatform.reconcile import CALLPLATFORM_API, HealthLookup, Hooks, Reconciler
+from callplatform.render.labels import INSTANCE_LABEL, MANAGED_BY, MANAGED_BY_LABEL
+from callplatform.render.secrets import SecretValues
+from callplatform.workqueue import Key, PeriodicResync, ReconcileQueue
+
+log = logging.getLogger(__name__)
+
+GROUP, VERSION, PLURAL = "callplatform.io", "v1alpha1", "callplatforms"
+# While a Job runs or a rollout progresses, look again this soon even without a watch event.
+CONVERGING_RECHECK_SECONDS = 10.0
+OWNED_KINDS = (
+    ("apps", "v1", "deployments"),
+    ("batch", "v1", "jobs"),
+    ("", "v1", "services"),
+    ("", "v1", "configmaps"),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class OperatorOptions:
+    namespaces: tuple[str, ...] = ()  # empty: all namespaces
+    resync_seconds: float = 60.0
+    workers: int = 2
+    http_host: str = "0.0.0.0"  # noqa: S104 - the probe endpoints must be reachable by the kubelet
+    http_port: int = 8080
+    # A pass older than this (while the queue is busy) makes /healthz fail.
+    stuck_after_seconds: float = 600.0
+
+
+def _optional(module: str) -> ModuleType | None:
+    """The health monitor lands separately; the reconciler runs without it."""
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        log.warning("%s is not available: health conditions stay Unknown", module)
+        return None
+
+
+async def _maybe_await(value: Any) -> None:
+    if inspect.isawaitable(value):
+        await value
+
+
+class Operator:
+    def __init__(self, options: OperatorOptions, kube: Kube | None = None) -> None:
+        self.options = options
+        self.kube = kube or Kube.from_environment(on_error=metrics.record_api_error)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._secret_index: dict[Key, frozenset[str]] = {}
+        self._index_lock = threading.Lock()
+        self.health_registry: Any = None
+        self.probe_scheduler: Any = None
+        self.http_server: Any = None
+        self.collector: Any = None
+        self._probes_targets: Any = None
+        self._load_health_monitor()
+        self.reconciler = Reconciler(
+            self.kube,
+            health=self._health_lookup(),
+            hooks=Hooks(
+                on_pass=self._after_pass, on_migration=metrics.record_migration, on_gone=self._forget
+            ),
+        )
+        self.queue = ReconcileQueue(self._process, workers=options.workers)
+        self.resync = PeriodicResync(self.queue, self._list_keys, options.resync_seconds)
+
+    # --- wiring of the other parts of the operator ---------------------------
+
+    def _load_health_monitor(self) -> None:
+        health = _optional("callplatform.health")
+        scheduler = _optional("callplatform.probes.scheduler")
+        targets = _optional("callplatform.probes.targets")
+        if health is not None:
+            self.health_registry = health.HealthRegistry()
+        if health is not None and scheduler is not None and targets is not None:
+            self.probe_scheduler = scheduler.ProbeScheduler(
+                self.health_registry, on_change=self._on_health_change, record=metrics.record_probe
+            )
+            self._probes_targets = targets
+        calls_db = _optional("callplatform.calls_db")
+        if calls_db is not None:
+            self.collector = calls_db.CallMetricsCollector()
+
+    def _health_lookup(self) -> HealthLookup | None:
+        registry = self.health_registry
+        if registry is None:
+            return None
+        lookup: HealthLookup = registry.component_health
+        return lookup
+
+    def _on_health_change(self, namespace: str, name: str, *_: object) -> None:
+        self.queue.request((namespace, name))
+
+    def _in_loop(self, fn: Callable[..., Any], *args: Any) -> None:
+        """The probe scheduler and call-metrics collector live on kopf's event loop."""
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(fn, *args)
+
+    def _after_pass(
+        self,
+        platform: Platform,
+        secrets: SecretValues,
+        findings: list[Finding],
+        conditions: list[dict[str, Any]],
+    ) -> None:
+        namespace, name = platform.namespace, platform.name
+        metrics.set_platform_conditions(namespace, name, {c["type"]: c["status"] for c in conditions})
+        metrics.set_findings(namespace, name, findings)
+        if self.probe_scheduler is not None and self._probes_targets is not None:
+            if platform.monitoring.enabled:
+                targets = self._probes_targets.build_targets(platform, secrets)
+                interval = platform.monitoring.probe_interval_seconds
+                self._in_loop(self.probe_scheduler.upsert, namespace, name, targets, interval)
+            else:
+                self._in_loop(self.probe_scheduler.remove, namespace, name)
+        if self.collector is not None:
+            ref = platform.database.url_ref
+            url = secrets.get(ref.name, {}).get(ref.key, "")
+            valid = not any(str(f.severity) == "error" for f in findings)
+            if platform.database.metrics_enabled and valid and url:
+                self._in_loop(self.collector.upsert, namespace, name, url, platform.database.call_log)
+            else:
+                self._in_loop(self.collector.remove, namespace, name)
+
+    def _forget(self, namespace: str, name: str) -> None:
+        with self._index_lock:
+            self._secret_index.pop((namespace, name), None)
+        metrics.forget_platform(namespace, name)
+        if self.probe_scheduler is not None:
+            self._in_loop(self.probe_scheduler.remove, namespace, name)
+        if self.collector is not None:
+            self._in_loop(self.collector.remove, namespace, name)
+
+    # --- passes ----------------------------------------------------------------
+
+    def _process(self, key: Key) -> float | None:
+        namespace, name = key
+        started = time.monotonic()
+        try:
+            result = self.reconciler.reconcile(namespace, name)
+        except Exception:
+            metrics.record_reconcile(namespace, name, "error", time.monotonic() - started)
+            raise
+        duration = time.monotonic() - started
+        if not result.found:
+            return None
+        metrics.record_reconcile(namespace, name, "blocked" if result.blocked else "success", duration)
+        with self._index_lock:
+            self._secret_index[key] = result.referenced_secrets
+        if result.writes:
+            log.info(
+                "reconciled %s/%s in %.2fs: wrote %s", namespace, name, duration, ", ".join(result.writes)
+            )
+        return CONVERGING_RECHECK_SECONDS if result.converging else None
+
+    def _list_keys(self) -> list[Key]:
+        namespaces: tuple[str | None, ...] = self.options.namespaces or (None,)
+        keys = []
+        for namespace in namespaces:
+            for item in self.kube.list(CALLPLATFORM_API, "CallPlatform", namespace):
+                meta = item.get("metadata", {})
+                keys.append((str(meta.get("namespace")), str(meta.get("name"))))
+        return keys
+
+    def platforms_referencing(self, namespace: str, secret_name: str) -> list[Key]:
+        with self._index_lock:
+            return [
+                key
+                for key, names in self._secret_index.items()
+                if key[0] == namespace and secret_name in names
+            ]
+
+    def is_healthy(self) -> bool:
+        """Liveness: the workers and the resync are alive, and no pass has been stuck for long."""
+        if not (self.queue.is_alive() and self.resync.is_alive()):
+            return False
+        idle_for = time.monotonic() - self.queue.last_pass_monotonic
+        return self.queue.pending() == 0 or idle_for < self.options.stuck_after_seconds
+
+    # --- lifecycle -----------------------------------------------------------
+
+    async def startup(self, settings: kopf.OperatorSettings) -> None:
+        configure_settings(settings)
+        self._loop = asyncio.get_running_loop()
+        self.queue.start()
+        self.resync.start()
+        if self.probe_scheduler is not None:
+            await _maybe_await(self.probe_scheduler.start())
+        if self.collector is not None:
+            await _maybe_await(self.collector.start())
+        httpserver = _optional("callplatform.httpserver")
+        if httpserver is not None and self.health_registry is not None:
+            self.http_server = httpserver.OperatorHttpServer(
+                self.health_registry,
+                liveness=self.is_healthy,
+                readiness=self.is_healthy,
+                host=self.options.http_host,
+                port=self.options.http_port,
+            )
+            await _maybe_await(self.http_server.start())
+
+    async def cleanup(self) -> None:
+        for component in (self.http_server, self.probe_scheduler, self.collector):
+            if component is not None:
+                await _maybe_await(component.stop())
+        await asyncio.to_thread(self.resync.stop)
+        await asyncio.to_thread(self.queue.stop)
+
+    def register(self, registry: kopf.OperatorRegistry) -> None:
+        @kopf.on.startup(registry=registry)
+        async def start(settings: kopf.OperatorSettings, **_: Any) -> None:
+            await self.startup(settings)
+
+        @kopf.on.cleanup(registry=registry)
+        async def stop(**_: Any) -> None:
+            await self.cleanup()
+
+        @kopf.on.probe(id="reconciler", registry=registry)
+        def reconciler_probe(**_: Any) -> dict[str, Any]:
+            if not self.is_healthy():
+                raise kopf.PermanentError("reconcile workers are not running or stuck")
+            return {"pending": self.queue.pending()}
+
+        @kopf.on.event(GROUP, VERSION, PLURAL, registry=registry)
+        def platform_event(**kwargs: Any) -> None:
+            namespace, name = str(kwargs["namespace"]), str(kwargs["name"])
+            if kwargs["type"] == "DELETED":
+                self.queue.forget((namespace, name))
+                self._forget(namespace, name)
+            else:
+                self.queue.request((namespace, name))
+
+        @kopf.on.event("", "v1", "secrets", registry=registry)
+        def secret_event(**kwargs: Any) -> None:
+            namespace, name, labels = str(kwargs["namespace"]), str(kwargs["name"]), kwargs["labels"]
+            keys = set(self.platforms_referencing(namespace, name))
+            if labels.get(MANAGED_BY_LABEL) == MANAGED_BY and INSTANCE_LABEL in labels:
+                keys.add((namespace, labels[INSTANCE_LABEL]))
+            self.queue.request_all(sorted(keys))
+
+        for group, version, plural in OWNED_KINDS:
+
+            @kopf.on.event(
+                group,
+                version,
+                plural,
+                id=f"owned-{plural}",
+                labels={MANAGED_BY_LABEL: MANAGED_BY},
+                registry=registry,
+            )
+            def owned_event(**kwargs: Any) -> None:
+                labels = kwargs["labels"]
+                if INSTANCE_LABEL in labels:
+                    self.queue.request((str(kwargs["namespace"]), labels[INSTANCE_LABEL]))
+
+
+def configure_settings(settings: kopf.OperatorSettings) -> None:
+    # Watches that silently stop are kopf's most reported production failure: renew them often.
+    settings.watching.server_timeout = 5 * 60
+    settings.watching.client_timeout = 6 * 60
+    settings.watching.connect_timeout = 30
+    # kopf would turn handler log lines into Events; the operator posts its own, on transitions only.
+    settings.posting.enabled = False
+    settings.posting.level = logging.WARNING
+    # Our handlers block on the API (through the work queue), not on kopf's executor.
+    settings.execution.max_workers = 4

@@ -1,0 +1,244 @@
+"""A thin Kubernetes client: reads, server-side apply that skips writes when nothing differs,
+status patches and Events.
+
+Every write goes through here, so "an idle pass writes nothing" is decided in one
+place: `apply` compares the desired manifest with the live object field by field
+and sends the server-side apply PATCH only when some field the operator sets differs.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from kubernetes import client as k8s_client
+from kubernetes import config as k8s_config
+
+FIELD_MANAGER = "callplatform-operator"
+USER_AGENT = "callplatform-operator"
+
+log = logging.getLogger(__name__)
+
+Manifest = dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Resource:
+    group_version: str  # "v1" or "apps/v1"
+    plural: str
+    namespaced: bool = True
+
+    def path(self, namespace: str | None, name: str | None = None, subresource: str | None = None) -> str:
+        prefix = "/api/v1" if self.group_version == "v1" else f"/apis/{self.group_version}"
+        parts = [prefix]
+        if self.namespaced and namespace:
+            parts.append(f"namespaces/{namespace}")
+        parts.append(self.plural)
+        if name:
+            parts.append(name)
+        if subresource:
+            parts.append(subresource)
+        return "/".join(parts)
+
+
+RESOURCES: dict[tuple[str, str], Resource] = {
+    ("v1", "Secret"): Resource("v1", "secrets"),
+    ("v1", "ConfigMap"): Resource("v1", "configmaps"),
+    ("v1", "Service"): Resource("v1", "services"),
+    ("v1", "Event"): Resource("v1", "events"),
+    ("apps/v1", "Deployment"): Resource("apps/v1", "deployments"),
+    ("batch/v1", "Job"): Resource("batch/v1", "jobs"),
+    ("callplatform.io/v1alpha1", "CallPlatform"): Resource("callplatform.io/v1alpha1", "callplatforms"),
+}
+
+
+def resource_of(api_version: str, kind: str) -> Resource:
+    return RESOURCES[(api_version, kind)]
+
+
+class KubeError(Exception):
+    """An API request failed. The message holds the operation and status, never a request body."""
+
+    def __init__(self, operation: str, status: int, reason: str) -> None:
+        self.operation = operation
+        self.status = status
+        super().__init__(f"{operation}: HTTP {status} {reason}")
+
+
+def matches(desired: Any, live: Any) -> bool:
+    """Whether `live` already has every field `desired` sets, with the same values.
+
+    Fields the server adds (defaults, status, other managers' fields) are ignored.
+    Lists of objects match item by item wherever they are in the live list, so an
+    env var another manager added does not count as drift.
+    """
+    if isinstance(desired, Mapping):
+        if not isinstance(live, Mapping):
+            return False
+        return all(key in live and matches(value, live[key]) for key, value in desired.items())
+    if isinstance(desired, list):
+        if not isinstance(live, list):
+            return False
+        if all(isinstance(item, Mapping) for item in desired):
+            if len(live) < len(desired):
+                return False
+            return all(any(matches(item, candidate) for candidate in live) for item in desired)
+        return desired == live
+    return bool(desired == live)
+
+
+def decode_secret_data(secret: Mapping[str, Any]) -> dict[str, str]:
+    data = secret.get("data") or {}
+    decoded: dict[str, str] = {}
+    for key, value in data.items():
+        try:
+            decoded[key] = base64.b64decode(value).decode()
+        except (ValueError, UnicodeDecodeError):
+            decoded[key] = ""
+    return decoded
+
+
+def now_rfc3339() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class Kube:
+    """Blocking Kubernetes calls for one reconcile pass. `on_error` counts failures per operation."""
+
+    def __init__(
+        self, api_client: Any, *, on_error: Callable[[str], None] | None = None, instance: str = ""
+    ) -> None:
+        self._api = api_client
+        self._api.user_agent = USER_AGENT
+        self._on_error = on_error or (lambda operation: None)
+        self.instance = instance or f"{FIELD_MANAGER}-{uuid.uuid4().hex[:8]}"
+
+    @classmethod
+    def from_environment(cls, *, on_error: Callable[[str], None] | None = None) -> Kube:
+        """In-cluster credentials when running in a pod, the KUBECONFIG context otherwise."""
+        try:
+            k8s_config.load_incluster_config()  # type: ignore[no-untyped-call]
+            api_client = k8s_client.ApiClient()
+        except k8s_config.ConfigException:
+            api_client = k8s_config.new_client_from_config()  # type: ignore[no-untyped-call]
+        return cls(api_client, on_error=on_error)
+
+    def _request(
+        self,
+        operation: str,
+        method: str,
+        path: str,
+        *,
+        body: Any = None,
+        query: list[tuple[str, str]] | None = None,
+        content_type: str = "application/json",
+        allow_not_found: bool = False,
+    ) -> Manifest | None:
+        headers = {"Accept": "application/json", "Content-Type": content_type}
+        method_, url, header_params, body_, _ = self._api.param_serialize(
+            method=method,
+            resource_path=path,
+            query_params=query or [],
+            header_params=headers,
+            body=body,
+            auth_settings=["BearerToken"],
+        )
+        try:
+            response = self._api.call_api(method_, url, header_params=header_params, body=body_)
+            response.read()
+        except k8s_client.ApiException as exc:  # transport-level problems surface here
+            self._on_error(operation)
+            raise KubeError(operation, int(exc.status or 0), str(exc.reason)) from None
+        if response.status == 404 and allow_not_found:
+            return None
+        if response.status >= 400:
+            self._on_error(operation)
+            raise KubeError(operation, response.status, str(response.reason))
+        data = response.data
+        return json.loads(data) if data else {}
+
+    def get(self, api_version: str, kind: str, namespace: str, name: str) -> Manifest | None:
+        path = resource_of(api_version, kind).path(namespace, name)
+        return self._request(f"get {kind}", "GET", path, allow_not_found=True)
+
+    def list(self, api_version: str, kind: str, namespace: str | None) -> list[Manifest]:
+        path = resource_of(api_version, kind).path(namespace)
+        result = self._request(f"list {kind}", "GET", path) or {}
+        items: list[Manifest] = result.get("items", [])
+        return items
+
+    def read_secret(self, namespace: str, name: str) -> dict[str, str] | None:
+        secret = self.get("v1", "Secret", namespace, name)
+        return None if secret is None else decode_secret_data(secret)
+
+    def apply(self, desired: Manifest, live: Manifest | None) -> tuple[Manifest, bool]:
+        """Server-side apply `desired` unless `live` already matches it. Returns (object, wrote)."""
+        if live is not None and matches(desired, live):
+            return live, False
+        meta = desired["metadata"]
+        kind = desired["kind"]
+        path = resource_of(desired["apiVersion"], kind).path(meta.get("namespace"), meta["name"])
+        applied = self._request(
+            f"apply {kind}",
+            "PATCH",
+            path,
+            body=desired,
+            query=[("fieldManager", FIELD_MANAGER), ("force", "true")],
+            content_type="application/apply-patch+yaml",
+        )
+        log.info("applied %s %s/%s", kind, meta.get("namespace"), meta["name"])
+        return applied or {}, True
+
+    def patch_status(self, namespace: str, name: str, status: Mapping[str, Any]) -> None:
+        path = resource_of("callplatform.io/v1alpha1", "CallPlatform").path(namespace, name, "status")
+        self._request(
+            "patch CallPlatform status",
+            "PATCH",
+            path,
+            body={"status": dict(status)},
+            content_type="application/merge-patch+json",
+        )
+
+    def post_event(
+        self,
+        regarding: Mapping[str, Any],
+        *,
+        event_type: str,
+        reason: str,
+        message: str,
+        action: str = "Reconcile",
+    ) -> None:
+        """A core/v1 Event about `regarding` (a live object); `kubectl describe` shows it."""
+        meta = regarding["metadata"]
+        timestamp = now_rfc3339()
+        event = {
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": {"name": f"{meta['name']}.{uuid.uuid4().hex[:16]}", "namespace": meta["namespace"]},
+            "involvedObject": {
+                "apiVersion": regarding["apiVersion"],
+                "kind": regarding["kind"],
+                "name": meta["name"],
+                "namespace": meta["namespace"],
+                "uid": meta.get("uid", ""),
+                "resourceVersion": meta.get("resourceVersion", ""),
+            },
+            "type": event_type,
+            "reason": reason,
+            "message": message[:1024],
+            "action": action,
+            "source": {"component": FIELD_MANAGER},
+            "reportingComponent": FIELD_MANAGER,
+            "reportingInstance": self.instance,
+            "firstTimestamp": timestamp,
+            "lastTimestamp": timestamp,
+            "count": 1,
+        }
+        path = resource_of("v1", "Event").path(meta["namespace"])
+        self._request("post Event", "POST", path, body=event)

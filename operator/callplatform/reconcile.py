@@ -1,0 +1,483 @@
+"""The one reconcile pass: read the platform and its Secrets, judge, render, apply, report.
+
+Level-triggered: every pass starts from what is in the cluster now. It never
+asks what changed; whatever triggered it (a watch event, a Secret, the periodic
+resync) gets the same pass. A pass that finds everything as it should be makes
+no write request at all.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from callplatform.conditions import (
+    COTURN_HEALTHY,
+    DEPLOYMENT_AVAILABLE,
+    FALSE,
+    JITSI_HEALTHY,
+    MIGRATIONS_COMPLETE,
+    READY,
+    SECRETS_VALID,
+    TRUE,
+    TURN_CONFIGURED,
+    UNKNOWN,
+    ConditionState,
+    Transition,
+    build_conditions,
+    transitions,
+)
+from callplatform.findings import Finding, Severity
+from callplatform.kube import Kube, Manifest, decode_secret_data, now_rfc3339
+from callplatform.model import Platform, parse_platform
+from callplatform.render import DesiredObjects, demo_seed_allowed, render_platform
+from callplatform.render.secrets import (
+    SecretValues,
+    effective_secrets,
+    generated_secret_name,
+    missing_generated_keys,
+    new_secret_value,
+    render_generated_secret,
+)
+from callplatform.render.workloads import CALLS_CONTAINER, calls_name
+from callplatform.rules import check_platform
+
+log = logging.getLogger(__name__)
+
+CALLPLATFORM_API = "callplatform.io/v1alpha1"
+
+# Condition reasons that mean "still getting there" rather than "something is wrong".
+PROGRESS_REASONS = frozenset(
+    {"MigrationRunning", "DeploymentProgressing", "DeploymentNotCreated", "AwaitingFirstProbe"}
+)
+MIGRATION_FAILED = "MigrationFailed"
+
+
+class ComponentHealthView(Protocol):
+    @property
+    def healthy(self) -> bool: ...
+    @property
+    def reason(self) -> str: ...
+    @property
+    def message(self) -> str: ...
+    @property
+    def checked_at(self) -> Any: ...
+
+
+HealthLookup = Callable[[str, str, str], ComponentHealthView | None]
+
+
+@dataclass
+class Hooks:
+    """What a pass tells the rest of the operator (metrics, probe scheduler, call metrics)."""
+
+    on_pass: Callable[[Platform, SecretValues, list[Finding], list[dict[str, Any]]], None] = (
+        lambda platform, secrets, findings, conditions: None
+    )
+    on_migration: Callable[[str, str, str], None] = lambda namespace, name, outcome: None
+    on_gone: Callable[[str, str], None] = lambda namespace, name: None
+
+
+@dataclass
+class PassResult:
+    namespace: str
+    name: str
+    found: bool = True
+    ready: bool = False
+    blocked: bool = False
+    writes: list[str] = field(default_factory=list)
+    referenced_secrets: frozenset[str] = frozenset()
+    converging: bool = False  # waiting on a Job or a rollout: worth another look soon
+
+
+def _container_image(deployment: Mapping[str, Any] | None) -> str | None:
+    if deployment is None:
+        return None
+    containers = deployment.get("spec", {}).get("template", {}).get("spec", {}).get("containers", [])
+    for container in containers:
+        if container.get("name") == CALLS_CONTAINER:
+            return str(container.get("image", ""))
+    return None
+
+
+def _job_outcome(job: Mapping[str, Any]) -> str:
+    """ "succeeded", "failed" or "running", from the Job's own conditions."""
+    for condition in job.get("status", {}).get("conditions", []) or []:
+        if condition.get("status") != "True":
+            continue
+        if condition.get("type") == "Complete":
+            return "succeeded"
+        if condition.get("type") == "Failed":
+            return "failed"
+    return "running"
+
+
+def _job_failure_reason(job: Mapping[str, Any]) -> str:
+    for condition in job.get("status", {}).get("conditions", []) or []:
+        if condition.get("type") == "Failed" and condition.get("status") == "True":
+            return str(condition.get("reason") or "Failed")
+    return "Failed"
+
+
+def _condition(conditions: Sequence[Mapping[str, Any]], condition_type: str) -> Mapping[str, Any]:
+    return next((c for c in conditions if c.get("type") == condition_type), {})
+
+
+def findings_summary(findings: Sequence[Finding]) -> str:
+    """Rule, object and field of each finding, with its message (messages never hold values)."""
+    return "; ".join(f"{f.rule} {f.field} ({f.object}): {f.message}" for f in findings)
+
+
+def secrets_valid_state(findings: Sequence[Finding]) -> ConditionState:
+    errors = [f for f in findings if f.severity is Severity.ERROR]
+    warnings = [f for f in findings if f.severity is Severity.WARNING]
+    if errors:
+        return ConditionState(
+            SECRETS_VALID, FALSE, "RulesFailed", f"{len(errors)} rule error(s): {findings_summary(errors)}"
+        )
+    note = f" {len(warnings)} warning(s): {', '.join(f.rule for f in warnings)}." if warnings else ""
+    return ConditionState(SECRETS_VALID, TRUE, "RulesPassed", f"No rule errors.{note}")
+
+
+def deployment_state(deployment: Mapping[str, Any] | None, desired_image: str) -> ConditionState:
+    if deployment is None:
+        return ConditionState(
+            DEPLOYMENT_AVAILABLE,
+            FALSE,
+            "DeploymentNotCreated",
+            "The calls Deployment is created after migrations.",
+        )
+    name = deployment["metadata"]["name"]
+    spec_replicas = int(deployment.get("spec", {}).get("replicas", 1))
+    status = deployment.get("status", {}) or {}
+    available = any(
+        c.get("type") == "Available" and c.get("status") == "True" for c in status.get("conditions", []) or []
+    )
+    observed = int(status.get("observedGeneration", 0)) >= int(deployment["metadata"].get("generation", 0))
+    updated = int(status.get("updatedReplicas", 0)) >= spec_replicas
+    ready = int(status.get("availableReplicas", 0)) >= spec_replicas
+    old = int(status.get("replicas", 0)) > spec_replicas
+    image = _container_image(deployment) or ""
+    if available and observed and updated and ready and not old:
+        note = "" if image == desired_image else f" (previous image; {desired_image} waits for its migration)"
+        return ConditionState(
+            DEPLOYMENT_AVAILABLE,
+            TRUE,
+            "DeploymentAvailable",
+            f"Deployment {name} has {spec_replicas} available replica(s) of {image}{note}.",
+        )
+    return ConditionState(
+        DEPLOYMENT_AVAILABLE,
+        FALSE,
+        "DeploymentProgressing",
+        f"Deployment {name}: {status.get('availableReplicas', 0)}/{spec_replicas} available, "
+        f"{status.get('updatedReplicas', 0)} updated to {image}.",
+    )
+
+
+def health_state(
+    platform: Platform, component: str, condition_type: str, health: HealthLookup | None
+) -> ConditionState:
+    if not platform.monitoring.enabled:
+        return ConditionState(
+            condition_type,
+            UNKNOWN,
+            "MonitoringDisabled",
+            "spec.monitoring.enabled is false: not probed, and not part of Ready.",
+            gates_ready=False,
+        )
+    result = health(platform.namespace, platform.name, component) if health else None
+    if result is None:
+        return ConditionState(
+            condition_type, UNKNOWN, "AwaitingFirstProbe", f"{component} has not been probed yet."
+        )
+    if result.healthy:
+        return ConditionState(condition_type, TRUE, result.reason or "Healthy", result.message or "Healthy.")
+    return ConditionState(condition_type, FALSE, result.reason or "Unhealthy", result.message or "Unhealthy.")
+
+
+def _health_status(conditions: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """`status.health`: lastProbeTime is when the current status was established, so it stays put."""
+    summary: dict[str, Any] = {}
+    for component, condition_type in (("jitsi", JITSI_HEALTHY), ("coturn", COTURN_HEALTHY)):
+        condition = _condition(conditions, condition_type)
+        entry = {
+            "status": condition.get("status", UNKNOWN),
+            "reason": condition.get("reason", ""),
+            "message": condition.get("message", ""),
+            "lastProbeTime": condition.get("lastTransitionTime", ""),
+        }
+        summary[component] = entry
+    return summary
+
+
+def event_for(transition: Transition) -> tuple[str, str] | None:
+    """(type, reason) of the Event a condition transition deserves, or None for no Event."""
+    if transition.status == UNKNOWN:
+        return None
+    if transition.type == READY:
+        if transition.status == TRUE:
+            return "Normal", "Ready"
+        return ("Warning", "NotReady") if transition.previous_status == TRUE else None
+    if transition.status == FALSE and transition.reason not in PROGRESS_REASONS:
+        return "Warning", transition.reason
+    if transition.status == FALSE and transition.previous_status is not None:
+        return None
+    return "Normal", transition.reason
+
+
+@dataclass
+class _Migration:
+    state: ConditionState
+    migrated: bool
+    migrated_image: str
+    migration_job: str
+    outcome: str | None = None  # "succeeded"/"failed" when this pass saw the Job finish
+
+
+class Reconciler:
+    def __init__(
+        self,
+        kube: Kube,
+        *,
+        health: HealthLookup | None = None,
+        hooks: Hooks | None = None,
+        clock: Callable[[], str] = now_rfc3339,
+    ) -> None:
+        self.kube = kube
+        self.health = health
+        self.hooks = hooks or Hooks()
+        self.clock = clock
+
+    def reconcile(self, namespace: str, name: str) -> PassResult:
+        result = PassResult(namespace, name)
+        live = self.kube.get(CALLPLATFORM_API, "CallPlatform", namespace, name)
+        if live is None or live.get("metadata", {}).get("deletionTimestamp"):
+            result.found = False
+            self.hooks.on_gone(namespace, name)
+            return result
+        platform = parse_platform(live)
+        status: Mapping[str, Any] = live.get("status") or {}
+        previous_conditions: list[Mapping[str, Any]] = list(status.get("conditions") or [])
+        result.referenced_secrets = frozenset(platform.secret_names())
+
+        user_secrets: dict[str, dict[str, str]] = {}
+        for secret_name in sorted(platform.secret_names()):
+            data = self.kube.read_secret(namespace, secret_name)
+            if data is not None:
+                user_secrets[secret_name] = data
+        generated = self._ensure_generated(platform, user_secrets, result)
+        values = effective_secrets(platform, user_secrets, generated)
+        findings = check_platform(platform, values)
+        errors = [f for f in findings if f.severity is Severity.ERROR]
+        live_deployment = self.kube.get("apps/v1", "Deployment", namespace, calls_name(platform))
+        desired = render_platform(platform, user_secrets, generated=generated)
+
+        states = [secrets_valid_state(findings)]
+        new_status: dict[str, Any] = {}
+        if errors:
+            result.blocked = True
+            states += self._blocked_states(platform, status, desired)
+            deployment = live_deployment
+        else:
+            migration = self._migrate(platform, status, previous_conditions, desired, live_deployment, result)
+            turn_secret = desired.turn_config_secret
+            self._apply(turn_secret, result)
+            for manifest in (desired.ice_servers_secret, desired.security_headers, desired.service):
+                self._apply(manifest, result)
+            deployment = self._roll_out(platform, user_secrets, generated, migration, live_deployment, result)
+            states += [
+                ConditionState(
+                    TURN_CONFIGURED,
+                    TRUE,
+                    "TurnConfigApplied",
+                    f"turnserver.conf ({platform.turn.credentials.mode} credentials) is in Secret "
+                    f"{turn_secret['metadata']['name']}.",
+                ),
+                migration.state,
+            ]
+            new_status.update(
+                migratedImage=migration.migrated_image,
+                migrationJob=migration.migration_job,
+                turnConfigChecksum=desired.turn_config_checksum,
+            )
+            if migration.migrated:
+                new_status["seededImage"] = self._seed(platform, status, desired, result)
+            if migration.outcome:
+                self.hooks.on_migration(namespace, name, migration.outcome)
+            result.converging = migration.state.status != TRUE
+        deployment_condition = deployment_state(deployment, platform.calls.image)
+        result.converging = result.converging or deployment_condition.status != TRUE
+        states += [
+            deployment_condition,
+            health_state(platform, "jitsi", JITSI_HEALTHY, self.health),
+            health_state(platform, "coturn", COTURN_HEALTHY, self.health),
+        ]
+        conditions = build_conditions(
+            states, previous_conditions, generation=platform.generation, now=self.clock()
+        )
+        new_status.update(
+            observedGeneration=platform.generation,
+            conditions=conditions,
+            findings=[f.as_dict() for f in findings],
+            health=_health_status(conditions),
+        )
+        image = _container_image(deployment)
+        if image:
+            new_status["appliedImage"] = image
+        if any(status.get(key) != value for key, value in new_status.items()):
+            self.kube.patch_status(namespace, name, new_status)
+            result.writes.append("CallPlatform/status")
+        for transition in transitions(previous_conditions, conditions):
+            event = event_for(transition)
+            if event is not None:
+                self.kube.post_event(
+                    live,
+                    event_type=event[0],
+                    reason=event[1],
+                    message=f"{transition.type}: {transition.message}",
+                )
+                result.writes.append(f"Event/{event[1]}")
+        result.ready = _condition(conditions, READY).get("status") == TRUE
+        self.hooks.on_pass(platform, values, findings, conditions)
+        return result
+
+    # --- steps ---------------------------------------------------------------
+
+    def _apply(self, manifest: Manifest, result: PassResult, live: Manifest | None = None) -> Manifest:
+        meta = manifest["metadata"]
+        if live is None:
+            live = self.kube.get(manifest["apiVersion"], manifest["kind"], meta["namespace"], meta["name"])
+        applied, wrote = self.kube.apply(manifest, live)
+        if wrote:
+            result.writes.append(f"{manifest['kind']}/{meta['name']}")
+        return applied
+
+    def _ensure_generated(
+        self, platform: Platform, user_secrets: SecretValues, result: PassResult
+    ) -> dict[str, str]:
+        """Read the generated Secret, creating any missing value once. Returns key -> value."""
+        if render_generated_secret(platform, {}) is None:
+            return {}
+        name = generated_secret_name(platform)
+        live = self.kube.get("v1", "Secret", platform.namespace, name)
+        existing = {} if live is None else decode_secret_data(live)
+        missing = missing_generated_keys(platform, user_secrets, existing)
+        generated = {**existing, **{key: new_secret_value() for key in missing}}
+        manifest = render_generated_secret(platform, generated)
+        if manifest is not None:
+            self._apply(manifest, result, live)
+        if missing:
+            log.info("generated %d secret value(s) for %s", len(missing), platform.object_ref)
+        return generated
+
+    def _blocked_states(
+        self, platform: Platform, status: Mapping[str, Any], desired: DesiredObjects
+    ) -> list[ConditionState]:
+        blocked = "Not applied while SecretsValid is False; what already runs keeps running."
+        states = [ConditionState(TURN_CONFIGURED, FALSE, "BlockedByRules", blocked)]
+        job = desired.migration_job["metadata"]["name"]
+        if status.get("migratedImage") == platform.calls.image and status.get("migrationJob") == job:
+            states.append(
+                ConditionState(
+                    MIGRATIONS_COMPLETE, TRUE, "MigrationSucceeded", f"Migration Job {job} completed."
+                )
+            )
+        else:
+            states.append(ConditionState(MIGRATIONS_COMPLETE, FALSE, "BlockedByRules", blocked))
+        return states
+
+    def _migrate(
+        self,
+        platform: Platform,
+        status: Mapping[str, Any],
+        previous_conditions: Sequence[Mapping[str, Any]],
+        desired: DesiredObjects,
+        live_deployment: Manifest | None,
+        result: PassResult,
+    ) -> _Migration:
+        image = platform.calls.image
+        job_manifest = desired.migration_job
+        job_name = job_manifest["metadata"]["name"]
+        running_image = _container_image(live_deployment)
+        done = f"Migration Job {job_name} completed for {image}."
+        if (
+            status.get("migratedImage") == image and status.get("migrationJob") == job_name
+        ) or running_image == image:
+            return _Migration(
+                ConditionState(MIGRATIONS_COMPLETE, TRUE, "MigrationSucceeded", done), True, image, job_name
+            )
+        previous_image = str(status.get("migratedImage") or "")
+        stays = f"the Deployment stays on {running_image}" if running_image else "no Deployment is created"
+        live_job = self.kube.get("batch/v1", "Job", platform.namespace, job_name)
+        if live_job is None:
+            failed_before = (
+                status.get("migrationJob") == job_name
+                and _condition(previous_conditions, MIGRATIONS_COMPLETE).get("reason") == MIGRATION_FAILED
+            )
+            if failed_before:  # the failed Job was cleaned up; running it again needs a new image
+                message = f"Migration Job {job_name} for {image} failed; {stays}."
+                state = ConditionState(MIGRATIONS_COMPLETE, FALSE, MIGRATION_FAILED, message)
+                return _Migration(state, False, previous_image, job_name)
+            live_job = self._apply(job_manifest, result, None)
+        else:
+            live_job = self._apply(job_manifest, result, live_job)
+        outcome = _job_outcome(live_job)
+        if outcome == "succeeded":
+            state = ConditionState(MIGRATIONS_COMPLETE, TRUE, "MigrationSucceeded", done)
+            return _Migration(state, True, image, job_name, outcome="succeeded")
+        if outcome == "failed":
+            reason = _job_failure_reason(live_job)
+            message = f"Migration Job {job_name} for {image} failed ({reason}); {stays}."
+            state = ConditionState(MIGRATIONS_COMPLETE, FALSE, MIGRATION_FAILED, message)
+            newly = status.get("migrationJob") != job_name or (
+                _condition(previous_conditions, MIGRATIONS_COMPLETE).get("reason") != MIGRATION_FAILED
+            )
+            return _Migration(state, False, previous_image, job_name, outcome="failed" if newly else None)
+        message = f"Migration Job {job_name} is running for {image}; {stays}."
+        return _Migration(
+            ConditionState(MIGRATIONS_COMPLETE, FALSE, "MigrationRunning", message),
+            False,
+            previous_image,
+            job_name,
+        )
+
+    def _roll_out(
+        self,
+        platform: Platform,
+        user_secrets: SecretValues,
+        generated: Mapping[str, str],
+        migration: _Migration,
+        live_deployment: Manifest | None,
+        result: PassResult,
+    ) -> Manifest | None:
+        """Apply the Deployment: the new image once migrated, otherwise the image it already runs."""
+        if migration.migrated:
+            image = platform.calls.image
+        else:
+            running = _container_image(live_deployment)
+            if running is None:
+                return None
+            image = running
+        desired = render_platform(platform, user_secrets, generated=generated, deployment_image=image)
+        assert desired.deployment is not None
+        return self._apply(desired.deployment, result, live_deployment)
+
+    def _seed(
+        self, platform: Platform, status: Mapping[str, Any], desired: DesiredObjects, result: PassResult
+    ) -> str:
+        """Run the demo seed Job once per image, after migrations. Returns the seeded image."""
+        seeded = str(status.get("seededImage") or "")
+        if desired.demo_seed_job is None or not demo_seed_allowed(platform) or seeded == platform.calls.image:
+            return seeded
+        meta = desired.demo_seed_job["metadata"]
+        live_job = self.kube.get("batch/v1", "Job", platform.namespace, meta["name"])
+        live_job = self._apply(desired.demo_seed_job, result, live_job)
+        outcome = _job_outcome(live_job)
+        if outcome == "succeeded":
+            return platform.calls.image
+        if outcome == "failed":
+            log.warning("demo seed Job %s failed for %s", meta["name"], platform.object_ref)
+        return seeded

@@ -1,0 +1,201 @@
+"""The calls Deployment and Service, the migration Job and the demo seed Job.
+
+Every Secret value reaches the app through `secretKeyRef`; nothing secret is
+copied into plain env or a ConfigMap. Pods follow the `restricted` Pod Security
+profile. Job names are derived from a digest of their pod template, so the same
+image and command always give the same Job and a second pass finds it instead
+of creating another.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from callplatform.model import Platform, SecretKeyRef
+from callplatform.render.labels import common_labels, metadata, object_name, selector_labels, short_hash
+from callplatform.render.secrets import SecretValues, effective_ref
+
+CALLS_CONTAINER = "calls"
+SECRETS_CHECKSUM_ANNOTATION = "callplatform.io/secrets-checksum"
+IMAGE_ANNOTATION = "callplatform.io/image"
+RUN_AS_USER = 1000
+
+
+def calls_name(platform: Platform) -> str:
+    return object_name(platform, "calls")
+
+
+def _secret_env(name: str, ref: SecretKeyRef) -> dict[str, Any]:
+    return {"name": name, "valueFrom": {"secretKeyRef": {"name": ref.name, "key": ref.key}}}
+
+
+def _plain_env(name: str, value: str) -> dict[str, Any]:
+    return {"name": name, "value": value}
+
+
+def pod_security_context() -> dict[str, Any]:
+    return {
+        "runAsNonRoot": True,
+        "runAsUser": RUN_AS_USER,
+        "runAsGroup": RUN_AS_USER,
+        "fsGroup": RUN_AS_USER,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+
+
+def container_security_context() -> dict[str, Any]:
+    return {
+        "allowPrivilegeEscalation": False,
+        "readOnlyRootFilesystem": True,
+        "runAsNonRoot": True,
+        "capabilities": {"drop": ["ALL"]},
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+
+
+# A read-only root filesystem still needs somewhere for npm and Node to write:
+# an emptyDir private to the pod, not the node's /tmp.
+_SCRATCH_DIR = "/tmp"  # noqa: S108
+_SCRATCH_ENV = [_plain_env("HOME", _SCRATCH_DIR), _plain_env("npm_config_cache", f"{_SCRATCH_DIR}/.npm")]
+_SCRATCH_MOUNT = {"name": "tmp", "mountPath": _SCRATCH_DIR}
+_SCRATCH_VOLUME = {"name": "tmp", "emptyDir": {}}
+
+
+def database_env(platform: Platform, secrets: SecretValues) -> list[dict[str, Any]]:
+    return [_secret_env("DATABASE_URL", effective_ref(platform, platform.database.url_ref, secrets))]
+
+
+def app_env(platform: Platform, secrets: SecretValues, *, allow_demo_seed: bool) -> list[dict[str, Any]]:
+    creds = platform.turn.credentials
+    env = [
+        *database_env(platform, secrets),
+        _secret_env("JITSI_JWT_SECRET", effective_ref(platform, platform.jitsi.jwt.secret_ref, secrets)),
+        _plain_env("JITSI_APP_ID", platform.jitsi.jwt.app_id),
+        _plain_env("JITSI_DOMAIN", platform.jitsi.domain),
+        _plain_env("JITSI_PUBLIC_HOST", platform.jitsi.public_host),
+        _plain_env("TURN_HOST", platform.turn.host),
+        _plain_env("TURN_PORT", str(platform.turn.port)),
+        _plain_env("TURN_TLS_PORT", str(platform.turn.tls_port)),
+    ]
+    if creds.mode == "rest":
+        env.append(
+            _secret_env("TURN_SHARED_SECRET", effective_ref(platform, creds.shared_secret_ref, secrets))
+        )
+        env.append(_plain_env("TURN_CREDENTIAL_TTL_SECONDS", str(creds.rest_ttl_seconds)))
+    else:
+        env.append(_secret_env("TURN_USERNAME", creds.username_ref))
+        env.append(_secret_env("TURN_PASSWORD", creds.password_ref))
+    env.append(_plain_env("ALLOW_DEMO_SEED", "true" if allow_demo_seed else "false"))
+    env.append(_plain_env("PORT", str(platform.calls.port)))
+    return env + _SCRATCH_ENV
+
+
+def _pod_spec(platform: Platform, containers: list[dict[str, Any]], *, restart_policy: str) -> dict[str, Any]:
+    spec: dict[str, Any] = {
+        "automountServiceAccountToken": False,
+        "enableServiceLinks": False,
+        "restartPolicy": restart_policy,
+        "securityContext": pod_security_context(),
+        "containers": containers,
+        "volumes": [_SCRATCH_VOLUME],
+    }
+    if platform.calls.image_pull_secrets:
+        spec["imagePullSecrets"] = [{"name": name} for name in platform.calls.image_pull_secrets]
+    return spec
+
+
+def _container(name: str, image: str, command: tuple[str, ...], env: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "name": name,
+        "image": image,
+        "command": list(command),
+        "env": env,
+        "securityContext": container_security_context(),
+        "volumeMounts": [_SCRATCH_MOUNT],
+    }
+
+
+def render_deployment(
+    platform: Platform,
+    secrets: SecretValues,
+    *,
+    image: str,
+    secrets_checksum: str,
+    allow_demo_seed: bool,
+) -> dict[str, Any]:
+    container = _container(
+        CALLS_CONTAINER,
+        image,
+        platform.calls.command,
+        app_env(platform, secrets, allow_demo_seed=allow_demo_seed),
+    )
+    container["ports"] = [{"name": "http", "containerPort": platform.calls.port, "protocol": "TCP"}]
+    container["readinessProbe"] = {"tcpSocket": {"port": "http"}, "periodSeconds": 10}
+    if platform.calls.resources:
+        container["resources"] = dict(platform.calls.resources)
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": metadata(platform, calls_name(platform), "calls"),
+        "spec": {
+            "replicas": platform.calls.replicas,
+            "selector": {"matchLabels": selector_labels(platform, "calls")},
+            "template": {
+                "metadata": {
+                    "labels": common_labels(platform, "calls"),
+                    "annotations": {SECRETS_CHECKSUM_ANNOTATION: secrets_checksum},
+                },
+                "spec": _pod_spec(platform, [container], restart_policy="Always"),
+            },
+        },
+    }
+
+
+def render_service(platform: Platform) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": metadata(platform, calls_name(platform), "calls"),
+        "spec": {
+            "type": "ClusterIP",
+            "selector": selector_labels(platform, "calls"),
+            "ports": [{"name": "http", "port": platform.calls.port, "targetPort": "http", "protocol": "TCP"}],
+        },
+    }
+
+
+def _job(platform: Platform, prefix: str, component: str, container: dict[str, Any]) -> dict[str, Any]:
+    migration = platform.calls.migration
+    template = {
+        "metadata": {"labels": common_labels(platform, component)},
+        "spec": _pod_spec(platform, [container], restart_policy="Never"),
+    }
+    name = object_name(platform, f"{prefix}-{short_hash(json.dumps(template, sort_keys=True))}")
+    job_metadata = metadata(platform, name, component)
+    job_metadata["annotations"] = {IMAGE_ANNOTATION: container["image"]}
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": job_metadata,
+        "spec": {
+            "backoffLimit": migration.backoff_limit,
+            "activeDeadlineSeconds": migration.active_deadline_seconds,
+            "ttlSecondsAfterFinished": migration.ttl_seconds_after_finished,
+            "template": template,
+        },
+    }
+
+
+def render_migration_job(platform: Platform, secrets: SecretValues) -> dict[str, Any]:
+    env = database_env(platform, secrets) + _SCRATCH_ENV
+    container = _container("migrate", platform.calls.image, platform.calls.migration.command, env)
+    return _job(platform, "migrate", "migration", container)
+
+
+def render_demo_seed_job(platform: Platform, secrets: SecretValues) -> dict[str, Any]:
+    env = [*database_env(platform, secrets), _plain_env("ALLOW_DEMO_SEED", "true")]
+    if platform.demo_seed.password_ref is not None:
+        env.append(_secret_env("DEMO_USER_PASSWORD", platform.demo_seed.password_ref))
+    container = _container("seed", platform.calls.image, platform.demo_seed.command, env + _SCRATCH_ENV)
+    return _job(platform, "seed", "demo-seed", container)

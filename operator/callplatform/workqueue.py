@@ -1,0 +1,142 @@
+"""A coalescing work queue of platforms to reconcile, and the periodic resync that feeds it.
+
+Watch events, Secret changes and the resync all just `request` a platform. A
+platform asked for ten times while waiting is reconciled once; a platform is
+never reconciled by two workers at the same time; a failed pass is retried with
+exponential backoff.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable
+
+log = logging.getLogger(__name__)
+
+Key = tuple[str, str]  # (namespace, name)
+
+
+class ReconcileQueue:
+    def __init__(
+        self,
+        process: Callable[[Key], float | None],
+        *,
+        workers: int = 2,
+        max_backoff_seconds: float = 60.0,
+    ) -> None:
+        """`process(key)` runs one pass; it returns seconds until it wants another look, or None."""
+        self._process = process
+        self._workers = workers
+        self._max_backoff = max_backoff_seconds
+        self._due: dict[Key, float] = {}
+        self._active: set[Key] = set()
+        self._failures: dict[Key, int] = {}
+        self._cv = threading.Condition()
+        self._stopped = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self.last_pass_monotonic = time.monotonic()
+
+    def request(self, key: Key, delay_seconds: float = 0.0) -> None:
+        when = time.monotonic() + delay_seconds
+        with self._cv:
+            current = self._due.get(key)
+            self._due[key] = when if current is None else min(current, when)
+            self._cv.notify()
+
+    def request_all(self, keys: Iterable[Key]) -> None:
+        for key in keys:
+            self.request(key)
+
+    def forget(self, key: Key) -> None:
+        with self._cv:
+            self._due.pop(key, None)
+            self._failures.pop(key, None)
+
+    def start(self) -> None:
+        for index in range(self._workers):
+            thread = threading.Thread(target=self._work, name=f"reconcile-{index}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stopped.set()
+        with self._cv:
+            self._cv.notify_all()
+        for thread in self._threads:
+            thread.join(timeout)
+
+    def is_alive(self) -> bool:
+        return bool(self._threads) and all(thread.is_alive() for thread in self._threads)
+
+    def pending(self) -> int:
+        with self._cv:
+            return len(self._due) + len(self._active)
+
+    def _next(self) -> Key | None:
+        with self._cv:
+            while not self._stopped.is_set():
+                now = time.monotonic()
+                ready = [(when, key) for key, when in self._due.items() if key not in self._active]
+                due = [item for item in ready if item[0] <= now]
+                if due:
+                    _, key = min(due)
+                    del self._due[key]
+                    self._active.add(key)
+                    return key
+                wait = min((when - now for when, _ in ready), default=1.0)
+                self._cv.wait(timeout=max(0.01, min(wait, 1.0)))
+        return None
+
+    def _work(self) -> None:
+        while (key := self._next()) is not None:
+            again: float | None = None
+            try:
+                again = self._process(key)
+                self._failures.pop(key, None)
+            except Exception as exc:
+                failures = self._failures.get(key, 0) + 1
+                self._failures[key] = failures
+                again = min(2.0**failures, self._max_backoff)
+                # The exception's text only: never a traceback with local variables in it.
+                log.warning("reconcile %s/%s failed (%s); retrying in %.0fs", *key, exc, again)
+            finally:
+                self.last_pass_monotonic = time.monotonic()
+                with self._cv:
+                    self._active.discard(key)
+                    self._cv.notify_all()
+            if again is not None:
+                self.request(key, again)
+
+
+class PeriodicResync:
+    """Every `interval_seconds`, request every platform `list_keys` returns."""
+
+    def __init__(
+        self, queue: ReconcileQueue, list_keys: Callable[[], list[Key]], interval_seconds: float
+    ) -> None:
+        self._queue = queue
+        self._list_keys = list_keys
+        self._interval = interval_seconds
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="resync", daemon=True)
+        self.last_success_monotonic = time.monotonic()
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stopped.set()
+        self._thread.join(timeout)
+
+    def is_alive(self) -> bool:
+        return self._thread.is_alive()
+
+    def _run(self) -> None:
+        while not self._stopped.wait(self._interval):
+            try:
+                self._queue.request_all(self._list_keys())
+                self.last_success_monotonic = time.monotonic()
+            except Exception as exc:
+                log.warning("resync could not list platforms: %s", exc)
