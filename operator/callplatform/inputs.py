@@ -198,11 +198,11 @@ def _secret(doc: _Document) -> tuple[str, str, dict[str, str]]:
     if not isinstance(string_data, Mapping):
         raise InputError(doc.source, doc.line_of("stringData"), "Secret stringData must be a mapping")
     for key, value in string_data.items():
-        if isinstance(value, bool) or not isinstance(value, str | int | float):
+        if not isinstance(value, str):
             raise InputError(
                 doc.source,
                 doc.line_of("stringData", str(key)),
-                f"Secret stringData key {key!r} must be a string",
+                f"Secret stringData key {key!r} must be a string (quote it)",
             )
-        values[str(key)] = value if isinstance(value, str) else str(value)
+        values[str(key)] = value
     return str(namespace), metadata["name"], values

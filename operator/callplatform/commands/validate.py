@@ -83,9 +83,7 @@ def collect_findings(
         if paths:
             loaded = load_manifests(paths, stdin)
             if not loaded:
-                raise UsageError(
-                    f"no CallPlatform (apiVersion callplatform.io/*) found in {', '.join(paths)}"
-                )
+                raise UsageError(f"{', '.join(paths)}: no CallPlatform (apiVersion callplatform.io/*) found")
             for item in loaded:
                 where = f"{item.platform.object_ref} ({item.location})"
                 findings.extend(

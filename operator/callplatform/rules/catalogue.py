@@ -24,6 +24,7 @@ class Rule:
     fix: str
     severities: Mapping[str, Severity]  # environment -> severity; absent: the rule is off there
     security_debt: bool = False
+    api_server: bool = False  # also enforced by the CRD's CEL validations at `kubectl apply`
 
     def severity_in(self, environment: str) -> Severity | None:
         """Severity in `environment`; an unknown environment is judged as production."""
@@ -41,6 +42,7 @@ def _rule(
     staging: Severity | None,
     development: Severity | None,
     security_debt: bool = False,
+    api_server: bool = False,
 ) -> Rule:
     levels = {"production": production, "staging": staging, "development": development}
     return Rule(
@@ -50,6 +52,7 @@ def _rule(
         fix=fix,
         severities={env: level for env, level in levels.items() if level is not None},
         security_debt=security_debt,
+        api_server=api_server,
     )
 
 
@@ -86,6 +89,7 @@ _CATALOGUE = (
         E,
         None,
         None,
+        api_server=True,
     ),
     _rule(
         "CP004",
@@ -129,6 +133,7 @@ _CATALOGUE = (
         E,
         E,
         E,
+        api_server=True,
     ),
     _rule(
         "CP008",
@@ -141,6 +146,7 @@ _CATALOGUE = (
         E,
         W,
         W,
+        api_server=True,
     ),
     _rule(
         "CP009",
@@ -171,6 +177,7 @@ _CATALOGUE = (
         E,
         E,
         E,
+        api_server=True,
     ),
     _rule(
         "CP012",

@@ -170,6 +170,9 @@ class CidrVerdict:
 
 
 def judge_peer_cidr(value: str) -> CidrVerdict:
+    """Which sensitive ranges a CIDR opens; like the API server's isCIDR(), a prefix length is required."""
+    if "/" not in value:
+        return CidrVerdict(parsed=False, opens=())
     try:
         network = ipaddress.ip_network(value.strip(), strict=False)
     except ValueError:

@@ -1,0 +1,160 @@
+"""The CRD's schema and operator/callplatform/model.py describe the same fields with the same defaults."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import yaml
+from rules_fixtures import CRD_FILE, EXAMPLES, valid_manifest
+
+from callplatform.model import parse_platform
+
+# Fields the model takes as a whole (copied into the Deployment), so it reads none of their keys.
+OPAQUE = {"spec.calls.resources"}
+
+
+def crd() -> dict[str, Any]:
+    return yaml.safe_load(CRD_FILE.read_text(encoding="utf-8"))
+
+
+def spec_schema() -> dict[str, Any]:
+    schema: dict[str, Any] = crd()["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+    return schema["properties"]["spec"]
+
+
+def schema_paths(schema: Mapping[str, Any], prefix: str) -> Iterator[str]:
+    for name, child in schema.get("properties", {}).items():
+        path = f"{prefix}.{name}"
+        yield path
+        if child.get("type") == "array":
+            yield from schema_paths(child.get("items", {}), f"{path}[]")
+        else:
+            yield from schema_paths(child, path)
+
+
+class Recorder(dict[str, Any]):
+    """A dict that records every key the model reads, with its dotted path."""
+
+    def __init__(self, data: Mapping[str, Any], path: str, seen: set[str]) -> None:
+        super().__init__({k: wrap(v, f"{path}.{k}", seen) for k, v in data.items()})
+        self.path, self.seen = path, seen
+
+    def get(self, key: str, default: Any = None) -> Any:  # type: ignore[override]
+        self.seen.add(f"{self.path}.{key}")
+        return super().get(key, default)
+
+
+def wrap(value: Any, path: str, seen: set[str]) -> Any:
+    if isinstance(value, Mapping):
+        return Recorder(value, path, seen)
+    if isinstance(value, list):
+        return [wrap(item, f"{path}[]", seen) for item in value]
+    return value
+
+
+def everything_manifest() -> dict[str, Any]:
+    """A manifest that sets every field of the schema (objects for objects, one item for arrays)."""
+
+    def fill(schema: Mapping[str, Any]) -> Any:
+        kind = schema.get("type")
+        if kind == "object" and "properties" in schema:
+            return {name: fill(child) for name, child in schema["properties"].items()}
+        if kind == "array":
+            return [fill(schema.get("items", {}))]
+        return {"integer": 1, "boolean": True, "object": {}}.get(kind or "", "x")
+
+    return {"metadata": {"name": "n"}, "spec": fill(spec_schema())}
+
+
+def test_every_field_the_model_reads_is_in_the_crd() -> None:
+    seen: set[str] = set()
+    parse_platform(wrap(everything_manifest(), "", seen))
+    read = {path.lstrip(".") for path in seen if path.startswith(".spec.")}
+    assert read - set(schema_paths(spec_schema(), "spec")) == set()
+
+
+def test_every_crd_field_is_read_by_the_model() -> None:
+    seen: set[str] = set()
+    parse_platform(wrap(everything_manifest(), "", seen))
+    read = {path.lstrip(".") for path in seen}
+    unread = {
+        path
+        for path in schema_paths(spec_schema(), "spec")
+        if path not in read and not any(path.startswith(f"{opaque}.") for opaque in OPAQUE)
+    }
+    assert unread == set()
+
+
+def apply_defaults(value: Any, schema: Mapping[str, Any]) -> Any:
+    """Structural defaulting as the API server does it: absent fields get their default, recursively."""
+    if isinstance(value, dict) and "properties" in schema:
+        for name, child in schema["properties"].items():
+            if name not in value and "default" in child:
+                value[name] = copy.deepcopy(child["default"])
+            if name in value:
+                value[name] = apply_defaults(value[name], child)
+    elif isinstance(value, list) and "items" in schema:
+        return [apply_defaults(item, schema["items"]) for item in value]
+    return value
+
+
+def minimal_manifest() -> dict[str, Any]:
+    return {
+        "metadata": {"name": "m"},
+        "spec": {
+            "jitsi": {"domain": "meet.internal.example", "publicHost": "meet.example.com"},
+            "turn": {"host": "turn.example.com"},
+            "calls": {"image": "calls:1"},
+            "demoSeed": {"passwordSecretRef": {}},
+            "database": {"callLog": {}},
+        },
+    }
+
+
+def test_crd_defaults_are_the_model_defaults() -> None:
+    minimal = minimal_manifest()
+    defaulted = copy.deepcopy(minimal)
+    defaulted["spec"] = apply_defaults(defaulted["spec"], spec_schema())
+    assert defaulted != minimal  # the schema does default something
+    assert parse_platform(defaulted) == parse_platform(minimal)
+
+
+def test_examples_and_fixture_fit_the_schema_types() -> None:
+    """Every field in the examples exists in the CRD (the cluster test checks them against the API server)."""
+    known = set(schema_paths(spec_schema(), "spec"))
+    docs = [valid_manifest()]
+    for path in EXAMPLES.glob("*.yaml"):
+        docs += [d for d in yaml.safe_load_all(path.read_text()) if d and d.get("kind") == "CallPlatform"]
+
+    def paths(value: Any, prefix: str) -> Iterator[str]:
+        if isinstance(value, Mapping):
+            for key, child in value.items():
+                yield f"{prefix}.{key}"
+                if f"{prefix}.{key}" not in OPAQUE:
+                    yield from paths(child, f"{prefix}.{key}")
+        elif isinstance(value, list):
+            for item in value:
+                yield from paths(item, f"{prefix}[]")
+
+    for doc in docs:
+        assert set(paths(doc["spec"], "spec")) - known == set(), doc["metadata"]["name"]
+
+
+def test_printer_columns_and_names() -> None:
+    document = crd()
+    names = document["spec"]["names"]
+    assert (names["plural"], names["shortNames"], names["categories"]) == (
+        "callplatforms",
+        ["cp"],
+        ["callplatforms", "calls"],
+    )
+    version = document["spec"]["versions"][0]
+    columns = [c["name"] for c in version["additionalPrinterColumns"]]
+    assert columns == ["Environment", "Ready", "Jitsi", "TURN", "Reason", "Age"]
+    status = version["schema"]["openAPIV3Schema"]["properties"]["status"]["properties"]
+    assert {"observedGeneration", "conditions", "findings", "appliedImage", "migratedImage", "health"} <= set(
+        status
+    )
+    assert status["conditions"]["x-kubernetes-list-map-keys"] == ["type"]
