@@ -11,6 +11,7 @@ import argparse
 import asyncio
 import logging
 
+from callplatform import leadership
 from callplatform.cli import UsageError
 
 
@@ -31,6 +32,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     peering.add_argument("--peering", metavar="NAME", help="kopf peering object for leader election.")
     parser.add_argument("--priority", type=int, default=0, help="Peering priority (with --peering).")
     parser.add_argument("--verbose", "-v", action="store_true", help="Debug logging.")
+    leadership.add_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -40,6 +42,13 @@ def run(args: argparse.Namespace) -> int:
 
     if args.priority and not args.peering:
         raise UsageError("--priority needs --peering NAME")
+    if args.leader_elect and args.peering:
+        raise UsageError("choose --leader-elect or --peering, not both")
+    if args.leader_elect:
+        try:
+            leadership.settings_from_arguments(args)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
     if args.resync_seconds <= 0:
         raise UsageError("--resync-seconds must be positive")
     if not args.all_namespaces and not args.namespace:
@@ -61,14 +70,18 @@ def run(args: argparse.Namespace) -> int:
     operator = Operator(options)
     registry = kopf.OperatorRegistry()
     operator.register(registry)
-    asyncio.run(
-        kopf.operator(
-            registry=registry,
-            standalone=not args.peering,
-            peering_name=args.peering,
-            priority=args.priority,
-            clusterwide=args.all_namespaces,
-            namespaces=tuple(args.namespace),
-        )
+    # With --leader-elect, stand by until this replica holds the Lease (callplatform.leadership).
+    leadership.run_while_leading(
+        args,
+        lambda: asyncio.run(
+            kopf.operator(
+                registry=registry,
+                standalone=not args.peering,
+                peering_name=args.peering,
+                priority=args.priority,
+                clusterwide=args.all_namespaces,
+                namespaces=tuple(args.namespace),
+            )
+        ),
     )
     return 0

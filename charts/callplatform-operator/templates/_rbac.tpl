@@ -1,0 +1,41 @@
+{{/*
+The permissions the operator uses, and nothing more (docs/production-guide.md explains each rule).
+The same list serves the ClusterRole (all namespaces) and each namespaced Role (a watch list).
+*/}}
+{{- define "callplatform-operator.namespacedRules" -}}
+# Watch CallPlatforms; the operator never writes their spec or metadata.
+- apiGroups: [callplatform.io]
+  resources: [callplatforms]
+  verbs: [get, list, watch]
+# Conditions, findings and observedGeneration.
+- apiGroups: [callplatform.io]
+  resources: [callplatforms/status]
+  verbs: [patch]
+# Owned objects carry ownerReferences with blockOwnerDeletion; clusters that enable the
+# OwnerReferencesPermissionEnforcement admission plugin require this to set it.
+- apiGroups: [callplatform.io]
+  resources: [callplatforms/finalizers]
+  verbs: [update]
+# Referenced Secrets are read and watched (a change re-reconciles the platform); the TURN config,
+# ICE servers and generated secrets are Secrets the operator owns (server-side apply: a PATCH
+# that creates the object when it is missing, so `create` as well). Never delete: owner
+# references and the garbage collector remove what a deleted platform owned.
+- apiGroups: [""]
+  resources: [secrets]
+  verbs: [get, list, watch, create, patch]
+# Security headers ConfigMap and the calls Service.
+- apiGroups: [""]
+  resources: [configmaps, services]
+  verbs: [get, list, watch, create, patch]
+- apiGroups: [apps]
+  resources: [deployments]
+  verbs: [get, list, watch, create, patch]
+# Migration and demo seed Jobs (ttlSecondsAfterFinished cleans finished ones up).
+- apiGroups: [batch]
+  resources: [jobs]
+  verbs: [get, list, watch, create, patch]
+# Events on transitions (core/v1 Events, as `kubectl describe` shows them).
+- apiGroups: [""]
+  resources: [events]
+  verbs: [create]
+{{- end -}}

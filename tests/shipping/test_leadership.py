@@ -1,0 +1,197 @@
+"""Leader election on a Lease: the pure decisions, and the elector against an in-memory Lease store
+that behaves like the API server (resourceVersion conflicts)."""
+
+from __future__ import annotations
+
+import threading
+import urllib.request
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from callplatform.leadership import (
+    LeaderElector,
+    LeaseConflict,
+    LeaseRecord,
+    LeaseSettings,
+    Observation,
+    StandbyHttpServer,
+    desired_spec,
+    may_acquire,
+    micro_time,
+)
+
+NOW = datetime(2026, 11, 27, 14, 0, 0, tzinfo=UTC)
+
+
+def record(holder: str, renew: str = "t1", duration: int = 15, version: str = "1") -> LeaseRecord:
+    return LeaseRecord(holder, renew, duration, 0, version)
+
+
+class FakeLeases:
+    """One Lease with optimistic concurrency, like the API server."""
+
+    def __init__(self) -> None:
+        self.spec: dict[str, Any] | None = None
+        self.version = 0
+        self.lock = threading.Lock()
+
+    def client(self) -> Any:
+        store = self
+
+        class Client:
+            def read(self) -> LeaseRecord | None:
+                with store.lock:
+                    if store.spec is None:
+                        return None
+                    return LeaseRecord.from_lease(
+                        {"spec": store.spec, "metadata": {"resourceVersion": str(store.version)}}
+                    )
+
+            def write(self, current: LeaseRecord | None, spec: dict[str, Any]) -> LeaseRecord:
+                with store.lock:
+                    if (current is None) != (store.spec is None):
+                        raise LeaseConflict("exists" if current is None else "gone")
+                    if current is not None and current.resource_version != str(store.version):
+                        raise LeaseConflict("stale")
+                    store.spec = dict(spec)
+                    store.version += 1
+                    return LeaseRecord.from_lease(
+                        {"spec": store.spec, "metadata": {"resourceVersion": str(store.version)}}
+                    )
+
+        return Client()
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def settings(identity: str) -> LeaseSettings:
+    return LeaseSettings(name="callplatform-operator", namespace="ops", identity=identity)
+
+
+def test_settings_reject_a_renew_deadline_beyond_the_lease() -> None:
+    with pytest.raises(ValueError):
+        LeaseSettings("l", "ns", "me", lease_duration_seconds=10, renew_deadline_seconds=12)
+    assert settings("a").worst_case_takeover_seconds == 17
+
+
+def test_free_own_or_absent_lease_may_be_taken() -> None:
+    assert may_acquire(None, "me", 0)
+    assert may_acquire(record(""), "me", 0)
+    assert may_acquire(record("me"), "me", 0)
+
+
+def test_someone_elses_lease_only_after_it_went_unrenewed_for_its_duration() -> None:
+    assert not may_acquire(record("other", duration=15), "me", 14.9)
+    assert may_acquire(record("other", duration=15), "me", 15.0)
+    assert may_acquire(record("other", duration=0), "me", 1.0)  # a broken record still expires
+
+
+def test_observation_measures_on_the_local_clock_and_resets_on_change() -> None:
+    observation = Observation()
+    assert observation.update(record("a", "t1"), 100.0) == 0
+    assert observation.update(record("a", "t1"), 110.0) == 10
+    assert observation.update(record("a", "t2"), 111.0) == 0  # renewed
+    assert observation.update(record("b", "t2"), 112.0) == 0  # new holder
+
+
+def test_desired_spec_counts_transitions_and_releases() -> None:
+    mine = settings("me")
+    first = desired_spec(None, mine, NOW)
+    assert first["holderIdentity"] == "me" and first["leaseTransitions"] == 0
+    assert first["acquireTime"] == first["renewTime"] == "2026-11-27T14:00:00.000000Z"
+    taken = desired_spec(record("other"), mine, NOW)
+    assert taken["leaseTransitions"] == 1 and "acquireTime" in taken
+    renewed = desired_spec(record("me"), mine, NOW)
+    assert renewed["leaseTransitions"] == 0 and "acquireTime" not in renewed
+    released = desired_spec(record("me"), mine, NOW, release=True)
+    assert released["holderIdentity"] == "" and released["leaseDurationSeconds"] == 1
+
+
+def test_micro_time_always_has_six_fractional_digits() -> None:
+    assert micro_time(datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)) == "2026-01-02T03:04:05.000000Z"
+
+
+def test_only_one_of_two_candidates_leads_and_the_other_takes_over_after_expiry() -> None:
+    leases, clock = FakeLeases(), Clock()
+    lost: list[str] = []
+    first = LeaderElector(leases.client(), settings("a"), on_lost=lambda: lost.append("a"), clock=clock)
+    second = LeaderElector(leases.client(), settings("b"), on_lost=lambda: lost.append("b"), clock=clock)
+    assert first.try_acquire_or_renew()
+    assert not second.try_acquire_or_renew()
+    clock.now += 10
+    assert first.try_acquire_or_renew()  # renewal: the record changes, the standby's timer restarts
+    clock.now += 1
+    assert not second.try_acquire_or_renew()  # `b` sees the renewed record: its timer restarts
+    clock.now += 14.5
+    assert not second.try_acquire_or_renew()
+    clock.now += 0.5  # `a` has not renewed for 15 s, as `b` saw it
+    assert second.try_acquire_or_renew()
+    assert leases.spec is not None and leases.spec["holderIdentity"] == "b"
+    assert leases.spec["leaseTransitions"] == 1
+    assert not first.try_acquire_or_renew()  # `a` comes back: it is not the holder any more
+    assert lost == []
+
+
+def test_a_stale_write_loses_the_race() -> None:
+    leases = FakeLeases()
+    client = leases.client()
+    assert client.write(None, desired_spec(None, settings("a"), NOW)).holder == "a"
+    stale = client.read()
+    assert stale is not None
+    client.write(stale, desired_spec(stale, settings("a"), NOW))
+    with pytest.raises(LeaseConflict):
+        client.write(stale, desired_spec(stale, settings("b"), NOW))
+
+
+def test_release_hands_over_at_once() -> None:
+    leases, clock = FakeLeases(), Clock()
+    first = LeaderElector(leases.client(), settings("a"), on_lost=lambda: None, clock=clock)
+    second = LeaderElector(leases.client(), settings("b"), on_lost=lambda: None, clock=clock)
+    assert first.acquire()
+    assert not second.try_acquire_or_renew()
+    first.release()
+    assert leases.spec is not None and leases.spec["holderIdentity"] == ""
+    assert second.try_acquire_or_renew()  # no waiting for expiry
+
+
+def test_leader_that_cannot_renew_gives_up_within_the_renew_deadline() -> None:
+    leases = FakeLeases()
+    fast = LeaseSettings(
+        "l", "ns", "a", lease_duration_seconds=3, renew_deadline_seconds=0.4, retry_period_seconds=0.1
+    )
+    lost = threading.Event()
+    elector = LeaderElector(leases.client(), fast, on_lost=lost.set)
+    assert elector.acquire()
+    broken = leases.client()
+
+    def failing_read() -> LeaseRecord | None:
+        raise RuntimeError("apiserver unreachable")
+
+    broken.read = failing_read
+    elector._client = broken
+    assert lost.wait(timeout=3), "on_lost was not called"
+    assert not elector.leading.is_set()
+
+
+def test_standby_server_answers_probes_only() -> None:
+    server = StandbyHttpServer("127.0.0.1", 0)
+    port = server._server.server_address[1]
+    server.start()
+    try:
+        for path in ("/healthz", "/readyz"):
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as response:
+                assert response.status == 200
+                assert b"standby" in response.read()
+        with pytest.raises(urllib.error.HTTPError) as missing:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5)
+        assert missing.value.code == 404
+    finally:
+        server.stop()
