@@ -20,7 +20,7 @@ from typing import Any, TextIO
 import yaml
 from dotenv.parser import parse_stream
 from yaml.constructor import SafeConstructor
-from yaml.nodes import MappingNode, Node, SequenceNode
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from callplatform.model import Platform, parse_platform
 
@@ -157,10 +157,50 @@ def _documents(source: str, text: str) -> Iterator[_Document]:
         raise InputError(source, None, "invalid YAML") from None
     for node in nodes:
         try:
-            obj = constructor.construct_document(node)
-        except yaml.YAMLError:
+            obj = _construct(node, constructor, {}, set())
+        except (yaml.YAMLError, TypeError):  # TypeError: an unhashable (mapping) key
             raise InputError(source, node.start_mark.line + 1, "invalid YAML value") from None
         yield from _objects(source, obj, node)
+
+
+_STR, _NULL, _BOOL = "tag:yaml.org,2002:str", "tag:yaml.org,2002:null", "tag:yaml.org,2002:bool"
+_MERGE = "tag:yaml.org,2002:merge"
+
+
+def _construct(node: Node, constructor: SafeConstructor, done: dict[int, Any], active: set[int]) -> Any:
+    """PyYAML's safe construction, with a fast path for the plain strings, maps and lists manifests
+    are made of (construction is most of the time `validate` spends). Aliased nodes are built once,
+    so an alias bomb costs nothing, and a recursive alias is refused."""
+    key = id(node)
+    if key in done:
+        return done[key]
+    if key in active:
+        raise yaml.constructor.ConstructorError(None, None, "recursive alias", node.start_mark)
+    value: Any
+    if isinstance(node, ScalarNode):
+        if node.tag == _STR:
+            value = node.value
+        elif node.tag == _NULL:
+            value = None
+        elif node.tag == _BOOL:
+            value = node.value.lower() in ("yes", "true", "on")
+        else:
+            value = constructor.construct_object(node, deep=True)
+    elif isinstance(node, MappingNode) and not any(k.tag == _MERGE for k, _ in node.value):
+        active.add(key)
+        value = {
+            _construct(k, constructor, done, active): _construct(v, constructor, done, active)
+            for k, v in node.value
+        }
+        active.discard(key)
+    elif isinstance(node, SequenceNode):
+        active.add(key)
+        value = [_construct(item, constructor, done, active) for item in node.value]
+        active.discard(key)
+    else:
+        value = constructor.construct_document(node)
+    done[key] = value
+    return value
 
 
 def _objects(source: str, obj: Any, node: Node) -> Iterator[_Document]:

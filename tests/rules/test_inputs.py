@@ -159,3 +159,31 @@ def test_malformed_env_file_names_file_and_line_without_content(write_file: Writ
         load_env_file(str(path))
     assert raised.value.line == 3
     assert str(raised.value) == f"{path}:3: cannot parse this line as KEY=VALUE"
+
+
+def test_anchors_merge_keys_and_yaml_types_load_like_pyyaml(write_file: WriteFile) -> None:
+    text = (
+        "apiVersion: v1\nkind: Secret\nmetadata: {name: calls-secrets}\n"
+        "stringData: &common\n  A: 'yes'\n  B: '0x10'\n---\n"
+        "apiVersion: callplatform.io/v1alpha1\nkind: CallPlatform\nmetadata: {name: p}\n"
+        "spec:\n  defaults: &d {replicas: 3, port: 0x10, allowUnsafeInlineStyles: off}\n"
+        "  calls:\n    <<: *d\n    image: 'calls:1'\n"
+    )
+    [loaded] = load_manifests([str(write_file("anchors.yaml", text))])
+    assert loaded.secrets["calls-secrets"] == {"A": "yes", "B": "0x10"}
+    calls = loaded.platform.calls
+    assert (calls.replicas, calls.port, calls.allow_unsafe_inline_styles, calls.image) == (
+        3,
+        16,
+        False,
+        "calls:1",
+    )
+
+
+def test_alias_bomb_is_cheap_and_recursive_alias_is_refused(write_file: WriteFile) -> None:
+    # Eleven levels of ten aliases each would be 10**12 strings if aliases were expanded.
+    lines = ["l0: &l0 [x, x, x, x, x, x, x, x, x, x]"]
+    lines += [f"l{n}: &l{n} [{', '.join([f'*l{n - 1}'] * 10)}]" for n in range(1, 12)]
+    assert load_manifests([str(write_file("bomb.yaml", "\n".join(lines) + "\n"))]) == []
+    with pytest.raises(InputError, match="invalid YAML value"):
+        load_manifests([str(write_file("loop.yaml", "kind: Secret\nspec: &s [*s]\n"))])

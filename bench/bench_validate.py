@@ -1,0 +1,162 @@
+"""How fast `callplatform validate` judges a repository of 500 manifests.
+
+Generates 500 files (a Secret and a CallPlatform each, a third of them broken) in a temporary
+directory, then measures, in one run:
+  1. in-process `validate` over the directory (load + rules), best of N;
+  2. the same with PyYAML's pure-Python loader instead of libyaml (why inputs.py prefers libyaml);
+  3. the rules engine alone on already-parsed platforms;
+  4. one `callplatform validate DIR` process (what a pipeline pays, interpreter start included);
+  5. one `callplatform validate FILE` process per file, timed on a sample and scaled to 500.
+Prints figures and ratios; asserts nothing.
+
+    .venv/bin/python bench/bench_validate.py [--files 500] [--repeat 5] [--sample 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import yaml
+
+import callplatform.inputs as inputs
+from callplatform.commands.validate import collect_findings
+from callplatform.rules import check_platform
+
+SECRET = """\
+apiVersion: v1
+kind: Secret
+metadata:
+  name: calls-secrets-{i}
+stringData:
+  DATABASE_URL: "postgresql://calls:Zr8pQ2vLx7Nd{i:04d}@db-{i}.calls.svc:5432/calls?sslmode={sslmode}"
+  JITSI_JWT_SECRET: "{jwt}"
+  TURN_USERNAME: "calls"
+  TURN_PASSWORD: "Tp9Lk3Mn7Bv2Cx5Zq8W-{i}"
+"""
+PLATFORM = """\
+apiVersion: callplatform.io/v1alpha1
+kind: CallPlatform
+metadata:
+  name: platform-{i}
+spec:
+  environment: {environment}
+  jitsi:
+    domain: meet-{i}.internal.example
+    publicHost: meet-{i}.example.com
+    jwt:
+      appId: calls
+      secretRef: {{name: calls-secrets-{i}, key: JITSI_JWT_SECRET}}
+  turn:
+    host: turn-{i}.example.com
+    credentials:
+      mode: static
+      secretRef: {{name: calls-secrets-{i}, usernameKey: TURN_USERNAME, passwordKey: TURN_PASSWORD}}
+    relay:
+      allowedPeerCIDRs: [{cidrs}]
+  database:
+    urlSecretRef: {{name: calls-secrets-{i}, key: DATABASE_URL}}
+  calls:
+    image: registry.example.com/calls-backend:1.4.{i}
+    replicas: 2
+    resources:
+      requests: {{cpu: 250m, memory: 256Mi}}
+  demoSeed:
+    enabled: false
+"""
+
+
+def generate(directory: Path, count: int) -> None:
+    environments = ("production", "staging", "development")
+    for i in range(count):
+        broken = i % 3 == 0
+        text = SECRET.format(
+            i=i,
+            sslmode="disable" if broken else "require",
+            jwt="short" if broken else f"S3cr3t-JWT-value-Wq9Xe4Rt7Yu2Io5Pa8-{i:06d}",
+        )
+        text += "---\n" + PLATFORM.format(
+            i=i,
+            environment=environments[i % 3],
+            cidrs='"10.0.0.0/8"' if broken else '"203.0.113.0/24"',
+        )
+        (directory / f"platform-{i:04d}.yaml").write_text(text, encoding="utf-8")
+
+
+def best_of(repeat: int, action: Callable[[], object]) -> tuple[float, float, object]:
+    times, result = [], None
+    for _ in range(repeat):
+        started = time.perf_counter()
+        result = action()
+        times.append(time.perf_counter() - started)
+    return min(times), statistics.median(times), result
+
+
+def cli(*argv: str) -> float:
+    script = Path(sys.executable).with_name("callplatform")
+    started = time.perf_counter()
+    subprocess.run([str(script), "validate", "--format", "json", *argv], capture_output=True, check=False)
+    return time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--files", type=int, default=500)
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--sample", type=int, default=10, help="files for the per-file CLI estimate")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="bench-validate-") as tmp:
+        directory = Path(tmp)
+        generate(directory, args.files)
+        n = args.files
+
+        full_best, full_median, findings = best_of(args.repeat, lambda: collect_findings([tmp], [], None))
+        assert isinstance(findings, list)
+
+        fast_loader = inputs._Loader
+        inputs._Loader = yaml.SafeLoader
+        try:
+            py_best, py_median, _ = best_of(
+                max(1, args.repeat // 2), lambda: collect_findings([tmp], [], None)
+            )
+        finally:
+            inputs._Loader = fast_loader
+
+        loaded = inputs.load_manifests([tmp])
+        rules_best, rules_median, _ = best_of(
+            args.repeat, lambda: [check_platform(item.platform, item.secrets) for item in loaded]
+        )
+
+        one_process = min(cli(tmp) for _ in range(2))
+        sample = sorted(directory.glob("*.yaml"))[: args.sample]
+        per_file = sum(cli(str(path)) for path in sample) / len(sample)
+
+    errors = sum(1 for f in findings if f.severity == "error")
+    print(
+        f"validate over {n} manifests ({n} CallPlatforms + {n} Secrets, {len(findings)} findings, {errors} errors)"
+    )
+    print(f"{'measurement':<52} {'best':>9} {'median':>9} {'per file':>10}")
+    rows = [
+        ("in-process validate (libyaml loader + rules)", full_best, full_median),
+        ("in-process validate (pure-Python YAML loader)", py_best, py_median),
+        ("rules engine only (platforms already parsed)", rules_best, rules_median),
+        ("one `callplatform validate DIR` process", one_process, one_process),
+        (f"one process per file (mean of {len(sample)}, x{n})", per_file * n, per_file * n),
+    ]
+    for label, best, median in rows:
+        print(f"{label:<52} {best * 1000:>7.1f}ms {median * 1000:>7.1f}ms {best / n * 1e6:>8.1f}us")
+    print()
+    print(f"ratio pure-Python loader / libyaml loader:       {py_best / full_best:6.1f}x")
+    print(f"ratio one process per file / one for the dir:    {per_file * n / one_process:6.1f}x")
+    print(f"share of in-process time spent in the rules:     {rules_best / full_best:6.1%}")
+
+
+if __name__ == "__main__":
+    main()
