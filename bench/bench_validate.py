@@ -15,6 +15,7 @@ Prints figures and ratios; asserts nothing.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import subprocess
 import sys
@@ -90,19 +91,26 @@ def generate(directory: Path, count: int) -> None:
 
 
 def best_of(repeat: int, action: Callable[[], object]) -> tuple[float, float, object]:
-    times, result = [], None
+    """Best wall time, median CPU time of this process (the work, whatever else the machine runs)."""
+    wall, cpu, result = [], [], None
     for _ in range(repeat):
-        started = time.perf_counter()
+        started, started_cpu = time.perf_counter(), time.process_time()
         result = action()
-        times.append(time.perf_counter() - started)
-    return min(times), statistics.median(times), result
+        wall.append(time.perf_counter() - started)
+        cpu.append(time.process_time() - started_cpu)
+    return min(wall), statistics.median(cpu), result
 
 
-def cli(*argv: str) -> float:
+def cli(*argv: str) -> tuple[float, float]:
+    """Wall time and CPU time (user + system of the child) of one `callplatform validate` process."""
     script = Path(sys.executable).with_name("callplatform")
+    before = os.times()
     started = time.perf_counter()
     subprocess.run([str(script), "validate", "--format", "json", *argv], capture_output=True, check=False)
-    return time.perf_counter() - started
+    wall = time.perf_counter() - started
+    after = os.times()
+    cpu = (after.children_user - before.children_user) + (after.children_system - before.children_system)
+    return wall, cpu
 
 
 def main() -> None:
@@ -117,45 +125,48 @@ def main() -> None:
         generate(directory, args.files)
         n = args.files
 
-        full_best, full_median, findings = best_of(args.repeat, lambda: collect_findings([tmp], [], None))
+        full_best, full_cpu, findings = best_of(args.repeat, lambda: collect_findings([tmp], [], None))
         assert isinstance(findings, list)
 
         fast_loader = inputs._Loader
         inputs._Loader = yaml.SafeLoader
         try:
-            py_best, py_median, _ = best_of(
-                max(1, args.repeat // 2), lambda: collect_findings([tmp], [], None)
-            )
+            py_best, py_cpu, _ = best_of(max(1, args.repeat // 2), lambda: collect_findings([tmp], [], None))
         finally:
             inputs._Loader = fast_loader
 
         loaded = inputs.load_manifests([tmp])
-        rules_best, rules_median, _ = best_of(
+        rules_best, rules_cpu, _ = best_of(
             args.repeat, lambda: [check_platform(item.platform, item.secrets) for item in loaded]
         )
 
         one_process = min(cli(tmp) for _ in range(2))
         sample = sorted(directory.glob("*.yaml"))[: args.sample]
-        per_file = sum(cli(str(path)) for path in sample) / len(sample)
+        per_file_runs = [cli(str(path)) for path in sample]
+        per_file = (
+            sum(w for w, _ in per_file_runs) / len(sample) * n,
+            sum(c for _, c in per_file_runs) / len(sample) * n,
+        )
 
     errors = sum(1 for f in findings if f.severity == "error")
     print(
         f"validate over {n} manifests ({n} CallPlatforms + {n} Secrets, {len(findings)} findings, {errors} errors)"
     )
-    print(f"{'measurement':<52} {'best':>9} {'median':>9} {'per file':>10}")
+    print(f"{'measurement':<52} {'wall best':>10} {'CPU median':>11} {'CPU/file':>10}")
     rows = [
-        ("in-process validate (libyaml loader + rules)", full_best, full_median),
-        ("in-process validate (pure-Python YAML loader)", py_best, py_median),
-        ("rules engine only (platforms already parsed)", rules_best, rules_median),
-        ("one `callplatform validate DIR` process", one_process, one_process),
-        (f"one process per file (mean of {len(sample)}, x{n})", per_file * n, per_file * n),
+        ("in-process validate (libyaml loader + rules)", full_best, full_cpu),
+        ("in-process validate (pure-Python YAML loader)", py_best, py_cpu),
+        ("rules engine only (platforms already parsed)", rules_best, rules_cpu),
+        ("one `callplatform validate DIR` process", *one_process),
+        (f"one process per file (mean of {len(sample)}, x{n})", *per_file),
     ]
-    for label, best, median in rows:
-        print(f"{label:<52} {best * 1000:>7.1f}ms {median * 1000:>7.1f}ms {best / n * 1e6:>8.1f}us")
+    for label, wall, cpu in rows:
+        print(f"{label:<52} {wall * 1000:>8.1f}ms {cpu * 1000:>9.1f}ms {cpu / n * 1e6:>8.1f}us")
     print()
-    print(f"ratio pure-Python loader / libyaml loader:       {py_best / full_best:6.1f}x")
-    print(f"ratio one process per file / one for the dir:    {per_file * n / one_process:6.1f}x")
-    print(f"share of in-process time spent in the rules:     {rules_best / full_best:6.1%}")
+    print(f"ratio pure-Python loader / libyaml loader (CPU):     {py_cpu / full_cpu:6.1f}x")
+    print(f"ratio one process per file / one for the dir (CPU):  {per_file[1] / one_process[1]:6.1f}x")
+    print(f"share of in-process CPU spent in the rules:          {rules_cpu / full_cpu:6.1%}")
+    print(f"load average during the run: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 
 if __name__ == "__main__":
