@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -10,6 +11,7 @@ import yaml
 from rules_fixtures import CRD_FILE, EXAMPLES, valid_manifest
 
 from callplatform.model import parse_platform
+from callplatform.rules.values import PRIVATE_RANGES
 
 # Fields the model takes as a whole (copied into the Deployment), so it reads none of their keys.
 OPAQUE = {"spec.calls.resources"}
@@ -158,3 +160,13 @@ def test_printer_columns_and_names() -> None:
         status
     )
     assert status["conditions"]["x-kubernetes-list-map-keys"] == ["type"]
+
+
+def test_crd_cel_ranges_are_the_rules_ranges() -> None:
+    """The API server refuses (in production) the same ranges CP008 reports, except IPv4-mapped ones,
+    which its isCIDR() already refuses as malformed."""
+    text = CRD_FILE.read_text(encoding="utf-8")
+    cel_list = re.search(r"\[('0\.0\.0\.0/8'.*?)\]\.all", text, re.DOTALL)
+    assert cel_list is not None
+    cel_ranges = set(re.findall(r"'([^']+)'", cel_list.group(1)))
+    assert cel_ranges == {cidr for cidr, _ in PRIVATE_RANGES} - {"::ffff:0:0/96"}

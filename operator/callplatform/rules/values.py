@@ -71,6 +71,7 @@ PRIVATE_RANGES: tuple[tuple[str, str], ...] = (
     ("::/128", "unspecified"),
     ("::1/128", "loopback"),
     ("::ffff:0:0/96", "IPv4-mapped (bypasses IPv4 deny lists)"),
+    ("64:ff9b::/96", "NAT64 (reaches private IPv4 through the translator)"),
     ("fc00::/7", "unique-local private and cloud metadata (fd00:ec2::254)"),
     ("fe80::/10", "link-local"),
 )
