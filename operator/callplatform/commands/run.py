@@ -1,8 +1,9 @@
 """`callplatform run`: the operator, as it runs in production (kopf plus its HTTP endpoints).
 
-Peering is explicit: `--standalone` (the default; run one replica with the
-Recreate strategy so two operators never overlap) or `--peering NAME --priority N`
-when several replicas should elect an active one (needs kopf's peering CRDs).
+Peering is explicit: `--standalone` (the default: kopf's own peering is off) or
+`--peering NAME --priority N` (needs kopf's peering CRDs). For several replicas
+use `--leader-elect` (a coordination.k8s.io Lease, see callplatform.leadership):
+only the holder starts kopf, so at most one replica ever reconciles.
 """
 
 from __future__ import annotations

@@ -81,6 +81,8 @@ def render_platform(
     the previous one while a migration for the new image has not completed.
     """
     generated = generated or {}
+    # Workloads only name Secrets (the user's, or the generated one where the user left a key
+    # empty), so they get the user's values; the TURN config and ICE servers embed the values.
     values = effective_secrets(platform, secrets, generated)
     checksum = secrets_checksum(platform, values)
     seed = demo_seed_allowed(platform)
@@ -88,7 +90,7 @@ def render_platform(
     if include_deployment:
         deployment = render_deployment(
             platform,
-            values,
+            secrets,
             image=deployment_image or platform.calls.image,
             secrets_checksum=checksum,
             allow_demo_seed=seed,
@@ -99,9 +101,9 @@ def render_platform(
         ice_servers_secret=render_ice_servers_secret(platform, values),
         security_headers=render_security_headers_configmap(platform),
         service=render_service(platform),
-        migration_job=render_migration_job(platform, values),
+        migration_job=render_migration_job(platform, secrets),
         deployment=deployment,
-        demo_seed_job=render_demo_seed_job(platform, values) if seed else None,
+        demo_seed_job=render_demo_seed_job(platform, secrets) if seed else None,
         turn_config_checksum=turn_config_checksum(render_turnserver_conf(platform, values)),
         secrets_checksum=checksum,
     )

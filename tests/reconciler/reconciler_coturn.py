@@ -1,0 +1,98 @@
+"""Start the real coturn (Debian's turnserver) on loopback with a rendered config, and drive it
+with turnutils_uclient."""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+
+def free_port() -> int:
+    """A port free for both UDP and TCP on 127.0.0.1 (coturn listens on both)."""
+    for _ in range(50):
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+            udp.bind(("127.0.0.1", 0))
+            port = int(udp.getsockname()[1])
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
+                try:
+                    tcp.bind(("127.0.0.1", port))
+                except OSError:
+                    continue
+            return port
+    raise RuntimeError("no free port")
+
+
+def require_coturn() -> None:
+    for binary in ("turnserver", "turnutils_uclient"):
+        if shutil.which(binary) is None:
+            pytest.skip(f"{binary} not installed (apt-get install coturn)")
+
+
+@dataclass
+class RunningCoturn:
+    port: int
+    log_path: Path
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def relay_to(self, peer: str, *, user: str = "", password: str = "", rest_secret: str = "") -> str:
+        """Allocate, then channel-bind and send to `peer`; returns uclient's output."""
+        auth = ["-W", rest_secret] if rest_secret else ["-u", user, "-w", password]
+        result = subprocess.run(
+            ["turnutils_uclient", *auth, "-p", str(self.port), "-e", peer, "-r", str(free_port()), "-n", "1",
+             "-X", "127.0.0.1"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )  # fmt: skip
+        return result.stdout + result.stderr
+
+
+def _listening(port: int) -> bool:
+    """coturn accepts TURN over TCP on its listening port once it is up."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+@contextlib.contextmanager
+def running_coturn(conf: str, port: int, workdir: Path, *extra_args: str) -> Iterator[RunningCoturn]:
+    conf_path = workdir / "turnserver.conf"
+    conf_path.write_text(conf)
+    log_path = workdir / "turnserver.log"
+    with log_path.open("w") as log_file:
+        process = subprocess.Popen(
+            ["turnserver", "-c", str(conf_path), "--listening-ip", "127.0.0.1", "--relay-ip", "127.0.0.1",
+             "--pidfile", str(workdir / "turnserver.pid"), *extra_args],
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        try:
+            deadline = time.monotonic() + 20
+            while not _listening(port):
+                if process.poll() is not None:
+                    raise RuntimeError(
+                        f"turnserver exited with {process.returncode}:\n{log_path.read_text()}"
+                    )
+                if time.monotonic() > deadline:
+                    raise TimeoutError("turnserver did not listen within 20s")
+                time.sleep(0.1)
+            yield RunningCoturn(port, log_path)
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()

@@ -1,0 +1,119 @@
+"""An in-memory stand-in for callplatform.kube.Kube, for fast tests of the reconcile logic.
+
+It keeps objects by (kind, namespace, name), applies by deep-merging like a single
+field manager would, and records every write. The real API server is exercised
+by the cluster tests; this one only has to be faithful about what a pass reads and writes.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+from typing import Any
+
+from callplatform.kube import matches
+
+Key = tuple[str, str, str]
+
+
+def _merge(base: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
+    merged = copy.deepcopy(base)
+    for key, value in patch.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+class FakeKube:
+    def __init__(self) -> None:
+        self.objects: dict[Key, dict[str, Any]] = {}
+        self.writes: list[str] = []
+        self.events: list[dict[str, str]] = []
+        self._generation = 0
+
+    # --- test helpers ---
+    def put(self, manifest: dict[str, Any]) -> dict[str, Any]:
+        manifest = copy.deepcopy(manifest)
+        meta = manifest.setdefault("metadata", {})
+        if "stringData" in manifest:
+            manifest["data"] = {
+                k: base64.b64encode(v.encode()).decode() for k, v in manifest.pop("stringData").items()
+            }
+        meta.setdefault("uid", f"uid-{meta['name']}")
+        meta["generation"] = int(meta.get("generation", 0)) + 1
+        self.objects[(manifest["kind"], meta.get("namespace", ""), meta["name"])] = manifest
+        return manifest
+
+    def obj(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
+        return self.objects.get((kind, namespace, name))
+
+    def of_kind(self, kind: str) -> list[dict[str, Any]]:
+        return [o for (k, _, _), o in self.objects.items() if k == kind]
+
+    # --- the Kube interface used by Reconciler ---
+    def get(self, api_version: str, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
+        found = self.objects.get((kind, namespace, name))
+        return copy.deepcopy(found) if found is not None else None
+
+    def list(self, api_version: str, kind: str, namespace: str | None) -> list[dict[str, Any]]:
+        return [
+            copy.deepcopy(o)
+            for (k, ns, _), o in self.objects.items()
+            if k == kind and namespace in (None, ns)
+        ]
+
+    def read_secret(self, namespace: str, name: str) -> dict[str, str] | None:
+        secret = self.objects.get(("Secret", namespace, name))
+        if secret is None:
+            return None
+        return {k: base64.b64decode(v).decode() for k, v in (secret.get("data") or {}).items()}
+
+    def apply(self, desired: dict[str, Any], live: dict[str, Any] | None) -> tuple[dict[str, Any], bool]:
+        if live is not None and matches(desired, live):
+            return live, False
+        meta = desired["metadata"]
+        key = (desired["kind"], meta["namespace"], meta["name"])
+        current = self.objects.get(key)
+        merged = _merge(current or {}, desired)
+        if current is None or merged.get("spec") != current.get("spec"):
+            merged["metadata"]["generation"] = (
+                int((current or {}).get("metadata", {}).get("generation", 0)) + 1
+            )
+        self.objects[key] = merged
+        self.writes.append(f"apply {desired['kind']}/{meta['name']}")
+        return copy.deepcopy(merged), True
+
+    def patch_status(self, namespace: str, name: str, status: dict[str, Any]) -> None:
+        platform = self.objects[("CallPlatform", namespace, name)]
+        platform["status"] = _merge(platform.get("status") or {}, status)
+        self.writes.append("status")
+
+    def post_event(
+        self, regarding: dict[str, Any], *, event_type: str, reason: str, message: str, action: str = ""
+    ) -> None:
+        self.events.append({"type": event_type, "reason": reason, "message": message})
+        self.writes.append(f"event {reason}")
+
+    # --- simulated controllers ---
+    def finish_job(self, name_prefix: str, namespace: str, *, succeeded: bool) -> str:
+        for (kind, ns, name), job in self.objects.items():
+            if kind == "Job" and ns == namespace and name.startswith(name_prefix) and not job.get("status"):
+                condition = {"type": "Complete" if succeeded else "Failed", "status": "True"}
+                if not succeeded:
+                    condition["reason"] = "BackoffLimitExceeded"
+                job["status"] = {"conditions": [condition]}
+                return name
+        raise AssertionError(f"no unfinished Job {name_prefix}* in {namespace}")
+
+    def make_deployment_available(self, namespace: str, name: str) -> None:
+        deployment = self.objects[("Deployment", namespace, name)]
+        replicas = deployment["spec"]["replicas"]
+        deployment["status"] = {
+            "observedGeneration": deployment["metadata"]["generation"],
+            "replicas": replicas,
+            "updatedReplicas": replicas,
+            "availableReplicas": replicas,
+            "conditions": [{"type": "Available", "status": "True"}],
+        }
