@@ -26,6 +26,7 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 LEASE_API = "/apis/coordination.k8s.io/v1"
+ENDPOINT_ANNOTATION = "callplatform.io/leader-endpoint"
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +37,9 @@ class LeaseSettings:
     lease_duration_seconds: int = 15
     renew_deadline_seconds: float = 10.0
     retry_period_seconds: float = 2.0
+    # host:port of this replica's HTTP server, published in the Lease so that standbys can pass
+    # health API requests on to the leader. Empty: not published.
+    endpoint: str = ""
 
     def __post_init__(self) -> None:
         if not self.retry_period_seconds < self.renew_deadline_seconds < self.lease_duration_seconds:
@@ -55,6 +59,7 @@ class LeaseRecord:
     lease_duration_seconds: int
     transitions: int
     resource_version: str
+    endpoint: str = ""
 
     @classmethod
     def from_lease(cls, lease: dict[str, Any]) -> LeaseRecord:
@@ -65,6 +70,9 @@ class LeaseRecord:
             lease_duration_seconds=int(spec.get("leaseDurationSeconds") or 0),
             transitions=int(spec.get("leaseTransitions") or 0),
             resource_version=str((lease.get("metadata") or {}).get("resourceVersion") or ""),
+            endpoint=str(
+                ((lease.get("metadata") or {}).get("annotations") or {}).get(ENDPOINT_ANNOTATION) or ""
+            ),
         )
 
 
@@ -156,6 +164,8 @@ class LeaseClient:
 
     def write(self, record: LeaseRecord | None, spec: dict[str, Any]) -> LeaseRecord:
         metadata: dict[str, Any] = {"name": self._settings.name, "namespace": self._settings.namespace}
+        endpoint = self._settings.endpoint if spec.get("holderIdentity") else ""
+        metadata["annotations"] = {ENDPOINT_ANNOTATION: endpoint}
         body = {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "metadata": metadata, "spec": spec}
         if record is None:
             status, data = self._call("POST", self._path(), body)
@@ -194,10 +204,17 @@ class LeaderElector:
         self._stop = threading.Event()
         self._renewer: threading.Thread | None = None
         self.leading = threading.Event()
+        self.last_seen: LeaseRecord | None = None
+
+    def leader_endpoint(self) -> str:
+        """host:port of the current leader's HTTP server, as last read from the Lease."""
+        record = self.last_seen
+        return record.endpoint if record is not None and record.holder else ""
 
     def try_acquire_or_renew(self) -> bool:
         """One round of the election; True when this process holds the Lease afterwards."""
         record = self._client.read()
+        self.last_seen = record
         unchanged_for = 0.0 if record is None else self._observation.update(record, self._clock())
         if not may_acquire(record, self._settings.identity, unchanged_for):
             return False
@@ -274,20 +291,65 @@ class LeaderElector:
             log.warning("could not release the Lease (a standby takes over when it expires): %s", exc)
 
 
-class StandbyHttpServer:
-    """Answers the kubelet's probes while this replica waits for the Lease.
+HEALTH_API_PREFIX = "/api/calls/health/"
+FORWARD_TIMEOUT_SECONDS = 5.0
 
-    A standby is alive and ready (it must be, or a rolling update would never proceed); it
-    reconciles nothing and serves no metrics. The operator's own server replaces it on election.
+
+def forward_to_leader(
+    endpoint: str, path: str, timeout: float = FORWARD_TIMEOUT_SECONDS
+) -> tuple[int, str, bytes]:
+    """GET `path` from the leader's HTTP server: (status, content type, body).
+
+    A standby has no probe results of its own; the health API answers what the leader knows. An
+    unknown or unreachable leader is a 503, as an unhealthy answer would be.
+    """
+    import http.client
+    import json
+
+    def unavailable(reason: str) -> tuple[int, str, bytes]:
+        return 503, "application/json", json.dumps({"error": reason, "standby": True}).encode()
+
+    host, _, port = endpoint.rpartition(":")
+    if not host or not port.isdigit():
+        return unavailable("no leader is known yet")
+    connection = http.client.HTTPConnection(host.strip("[]"), int(port), timeout=timeout)
+    try:
+        connection.request("GET", path)
+        response = connection.getresponse()
+        return response.status, response.getheader("Content-Type", "application/json"), response.read()
+    except OSError:
+        return unavailable("the leader did not answer")
+    finally:
+        connection.close()
+
+
+class StandbyHttpServer:
+    """The HTTP endpoints of a replica that waits for the Lease.
+
+    A standby is alive and ready (it must be, or a rolling update would never proceed). It serves
+    /metrics (process metrics, no platform series) so that scraping every pod never sees a down
+    target, and passes the health API on to the leader, so a Service in front of all replicas
+    answers it whichever pod it picks. It reconciles nothing. The operator's own server replaces
+    it on election.
     """
 
-    def __init__(self, host: str, port: int) -> None:
+    def __init__(self, host: str, port: int, leader_endpoint: Callable[[], str] = lambda: "") -> None:
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
-                known = self.path.split("?", 1)[0] in ("/healthz", "/readyz")
-                body = b"standby: waiting for the leader Lease\n" if known else b"not found\n"
-                self.send_response(200 if known else 404)
-                self.send_header("Content-Type", "text/plain; charset=utf-8")
+                path = self.path.split("?", 1)[0]
+                status, content_type = 200, "text/plain; charset=utf-8"
+                if path in ("/healthz", "/readyz"):
+                    body = b"standby: waiting for the leader Lease\n"
+                elif path == "/metrics":
+                    from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
+
+                    body, content_type = generate_latest(REGISTRY), CONTENT_TYPE_LATEST
+                elif path.startswith(HEALTH_API_PREFIX):
+                    status, content_type, body = forward_to_leader(leader_endpoint(), self.path)
+                else:
+                    status, body = 404, b"not found\n"
+                self.send_response(status)
+                self.send_header("Content-Type", content_type)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)
@@ -349,6 +411,9 @@ def settings_from_arguments(args: Any) -> LeaseSettings:
     if not namespace:
         raise ValueError("--leader-elect needs --lease-namespace (or $POD_NAMESPACE)")
     identity = args.identity or os.environ.get("POD_NAME") or f"{socket.gethostname()}-{uuid.uuid4().hex[:8]}"
+    # Where standbys reach this replica: the pod IP in a cluster, the bound address otherwise.
+    host = os.environ.get("POD_IP") or ("" if args.http_host in ("0.0.0.0", "::") else args.http_host)  # noqa: S104
+    endpoint = f"[{host}]:{args.http_port}" if ":" in host else f"{host}:{args.http_port}" if host else ""
     return LeaseSettings(
         name=args.lease_name,
         namespace=namespace,
@@ -356,6 +421,7 @@ def settings_from_arguments(args: Any) -> LeaseSettings:
         lease_duration_seconds=args.lease_duration_seconds,
         renew_deadline_seconds=args.renew_deadline_seconds,
         retry_period_seconds=args.retry_period_seconds,
+        endpoint=endpoint,
     )
 
 
@@ -387,7 +453,7 @@ def run_while_leading(args: Any, operate: Callable[[], None]) -> None:
         os._exit(1)
 
     elector = LeaderElector(LeaseClient(api_client, settings), settings, on_lost=lost)
-    standby = StandbyHttpServer(args.http_host, args.http_port)
+    standby = StandbyHttpServer(args.http_host, args.http_port, elector.leader_endpoint)
     standby.start()
     try:
         elector.acquire()

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
-from collections.abc import Callable, Mapping
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -111,3 +114,88 @@ def one(objects: list[Manifest], kind: str) -> Manifest:
     found = of_kind(objects, kind)
     assert len(found) == 1, f"expected one {kind}, got {len(found)}"
     return found[0]
+
+
+# --- the chart installed into the local control plane (tests marked `cluster`) -------------------
+
+PSA_RESTRICTED = {
+    "pod-security.kubernetes.io/enforce": "restricted",
+    "pod-security.kubernetes.io/enforce-version": "latest",
+}
+
+
+@dataclass(frozen=True)
+class Release:
+    name: str
+    namespace: str
+    watch_namespaces: tuple[str, ...]
+
+    @property
+    def fullname(self) -> str:
+        return f"{self.name}-callplatform-operator"
+
+    @property
+    def service_account(self) -> str:
+        return self.fullname
+
+    @property
+    def user(self) -> str:
+        return f"system:serviceaccount:{self.namespace}:{self.service_account}"
+
+
+def create_namespace(cluster: Any, name: str, labels: Mapping[str, str] | None = None) -> None:
+    manifest = {
+        "apiVersion": "v1",
+        "kind": "Namespace",
+        "metadata": {"name": name, "labels": dict(labels or {})},
+    }
+    cluster.kubectl("apply", "-f", "-", input=yaml.safe_dump(manifest))
+
+
+@contextlib.contextmanager
+def installed_release(
+    cluster: Any, tmp_dir: Path, name: str, values: Mapping[str, Any], watch_namespaces: tuple[str, ...] = ()
+) -> Iterator[Release]:
+    """`helm install --wait` into a fresh namespace that enforces the restricted Pod Security profile."""
+    helm_binary = Path(cluster.bin_dir) / "helm"
+    release = Release(name, f"{name}-{uuid.uuid4().hex[:6]}", watch_namespaces)
+    create_namespace(cluster, release.namespace, PSA_RESTRICTED)
+    for watched in watch_namespaces:
+        create_namespace(cluster, watched)
+    values_file = tmp_dir / f"{name}-values.yaml"
+    values_file.write_text(yaml.safe_dump({**values, "watchNamespaces": list(watch_namespaces)}))
+    kube = ("--kubeconfig", str(cluster.kubeconfig), "--namespace", release.namespace)
+    try:
+        run_helm(
+            helm_binary,
+            "install",
+            name,
+            str(CHART),
+            *kube,
+            "--values",
+            str(values_file),
+            "--wait",
+            "--timeout",
+            "180s",
+        )
+        yield release
+    finally:
+        run_helm(helm_binary, "uninstall", name, *kube, "--wait", "--timeout", "60s", check=False)
+        for namespace in (release.namespace, *watch_namespaces):
+            cluster.kubectl("delete", "namespace", namespace, "--wait=false", check=False)
+
+
+@pytest.fixture(scope="session")
+def cluster_wide_release(kube_cluster: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Release]:
+    """The chart with its default values: all namespaces, two replicas, leader election."""
+    with installed_release(kube_cluster, tmp_path_factory.mktemp("helm"), "cpall", {}) as release:
+        yield release
+
+
+@pytest.fixture(scope="session")
+def namespaced_release(kube_cluster: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Release]:
+    """The chart watching one namespace: Roles only."""
+    watched = (f"watched-{uuid.uuid4().hex[:6]}",)
+    values = {"replicaCount": 1}
+    with installed_release(kube_cluster, tmp_path_factory.mktemp("helm"), "cpns", values, watched) as release:
+        yield release

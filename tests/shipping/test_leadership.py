@@ -3,14 +3,18 @@ that behaves like the API server (resourceVersion conflicts)."""
 
 from __future__ import annotations
 
+import json
 import threading
 import urllib.request
 from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from callplatform.leadership import (
+    ENDPOINT_ANNOTATION,
     LeaderElector,
     LeaseConflict,
     LeaseRecord,
@@ -181,7 +185,7 @@ def test_leader_that_cannot_renew_gives_up_within_the_renew_deadline() -> None:
     assert not elector.leading.is_set()
 
 
-def test_standby_server_answers_probes_only() -> None:
+def test_standby_server_answers_probes_and_metrics() -> None:
     server = StandbyHttpServer("127.0.0.1", 0)
     port = server._server.server_address[1]
     server.start()
@@ -190,8 +194,66 @@ def test_standby_server_answers_probes_only() -> None:
             with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as response:
                 assert response.status == 200
                 assert b"standby" in response.read()
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+            families = {f.name for f in text_string_to_metric_families(response.read().decode())}
+        assert "process_cpu_seconds" in families or "python_info" in families
         with pytest.raises(urllib.error.HTTPError) as missing:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5)
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/debug", timeout=5)
         assert missing.value.code == 404
     finally:
         server.stop()
+
+
+class LeaderHealthApi(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        body = json.dumps({"path": self.path, "platforms": {"calls/production": "unhealthy"}}).encode()
+        self.send_response(503)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        del format, args
+
+
+def test_standby_passes_the_health_api_on_to_the_leader() -> None:
+    leader = ThreadingHTTPServer(("127.0.0.1", 0), LeaderHealthApi)
+    threading.Thread(target=leader.serve_forever, daemon=True).start()
+    endpoint = {"value": ""}
+    standby = StandbyHttpServer("127.0.0.1", 0, lambda: endpoint["value"])
+    port = standby._server.server_address[1]
+    standby.start()
+    url = f"http://127.0.0.1:{port}/api/calls/health/coturn?platform=production"
+    try:
+        with pytest.raises(urllib.error.HTTPError) as unknown:
+            urllib.request.urlopen(url, timeout=5)
+        assert unknown.value.code == 503
+        assert json.loads(unknown.value.read())["standby"] is True
+
+        endpoint["value"] = f"127.0.0.1:{leader.server_address[1]}"
+        with pytest.raises(urllib.error.HTTPError) as forwarded:
+            urllib.request.urlopen(url, timeout=5)
+        assert forwarded.value.code == 503  # the leader's answer, status and body
+        assert json.loads(forwarded.value.read()) == {
+            "path": "/api/calls/health/coturn?platform=production",
+            "platforms": {"calls/production": "unhealthy"},
+        }
+
+        leader.shutdown()
+        leader.server_close()
+        with pytest.raises(urllib.error.HTTPError) as gone:
+            urllib.request.urlopen(url, timeout=10)
+        assert gone.value.code == 503
+        assert json.loads(gone.value.read())["error"] == "the leader did not answer"
+    finally:
+        standby.stop()
+
+
+def test_lease_record_reads_the_leader_endpoint() -> None:
+    lease = {
+        "metadata": {"resourceVersion": "7", "annotations": {ENDPOINT_ANNOTATION: "10.0.0.5:8080"}},
+        "spec": {"holderIdentity": "pod-a", "renewTime": "t", "leaseDurationSeconds": 15},
+    }
+    assert LeaseRecord.from_lease(lease).endpoint == "10.0.0.5:8080"
+    assert LeaseRecord.from_lease({"spec": {}}).endpoint == ""
