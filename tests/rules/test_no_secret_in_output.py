@@ -109,7 +109,7 @@ SECRET_TEXT = st.text(
 SECRET_KEYS = ("DATABASE_URL", "JITSI_JWT_SECRET", "TURN_USERNAME", "TURN_PASSWORD", "TURN_SHARED_SECRET")
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     values=st.fixed_dictionaries({key: SECRET_TEXT for key in SECRET_KEYS}),
     db_password=SECRET_TEXT,

@@ -67,7 +67,7 @@ def assert_well_formed(findings: list[Any]) -> None:
         assert finding.field
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(
     replacements=st.lists(st.tuples(st.sampled_from(FIELD_PATHS), JSON_LIKE), max_size=6),
     secrets=st.dictionaries(st.sampled_from(["calls-secrets", "other"]), SECRET_DATA, max_size=2),
@@ -92,7 +92,7 @@ def test_arbitrary_objects_never_raise(manifest: dict[str, Any], env: str) -> No
     assert_well_formed(check_platform(parse_platform(manifest), {}, env))
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(
     env_vars=st.dictionaries(
         st.one_of(
