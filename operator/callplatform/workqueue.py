@@ -136,7 +136,9 @@ class PeriodicResync:
     def _run(self) -> None:
         while not self._stopped.wait(self._interval):
             try:
-                self._queue.request_all(self._list_keys())
+                keys = self._list_keys()
+                self._queue.request_all(keys)
                 self.last_success_monotonic = time.monotonic()
+                log.info("resync: queued %d platform(s)", len(keys))
             except Exception as exc:
                 log.warning("resync could not list platforms: %s", exc)
