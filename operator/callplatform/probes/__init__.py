@@ -1,0 +1,1 @@
+"""Health probes that talk to Jitsi and coturn the way a browser does."""

@@ -1,0 +1,87 @@
+"""The outcome of one probe: what the health registry, metrics and CLI consume."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+COMPONENTS = ("jitsi", "coturn")
+
+# Probe names per component, in the order a failure is reported (first failing wins).
+PROBE_ORDER: dict[str, tuple[str, ...]] = {
+    "jitsi": ("web", "bosh", "jvb", "jicofo", "jwt"),
+    "coturn": ("udp", "tcp", "tls", "allocate"),
+}
+
+# The bounded vocabulary of failure reasons (metric labels and condition reasons use it).
+REASONS = (
+    "timeout",
+    "refused",
+    "tls_error",
+    "auth_failed",
+    "forbidden",
+    "quota",
+    "capacity",
+    "bad_response",
+    "cert_expiring",
+    "http_status",
+    "too_many_redirects",
+    "connection_error",
+    "dns_error",
+    "weak_secret",
+    "missing_secret",
+    "not_configured",
+    "allocation_leaked",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeResult:
+    """One probe's verdict. `message` is for humans and never carries a secret."""
+
+    component: str
+    probe: str
+    success: bool
+    reason: str = ""
+    duration_seconds: float = 0.0
+    phases: dict[str, float] = field(default_factory=dict)
+    cert_not_after: float | None = None
+    message: str = ""
+    target: str = ""  # host:port or URL without query, for humans
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "component": self.component,
+            "probe": self.probe,
+            "success": self.success,
+            "reason": self.reason,
+            "durationSeconds": round(self.duration_seconds, 6),
+            "phases": {name: round(value, 6) for name, value in self.phases.items()},
+            "certNotAfter": self.cert_not_after,
+            "message": self.message,
+            "target": self.target,
+        }
+
+
+def failure(
+    component: str,
+    probe: str,
+    reason: str,
+    message: str,
+    *,
+    duration_seconds: float = 0.0,
+    target: str = "",
+    phases: dict[str, float] | None = None,
+    cert_not_after: float | None = None,
+) -> ProbeResult:
+    assert reason in REASONS, reason
+    return ProbeResult(
+        component=component,
+        probe=probe,
+        success=False,
+        reason=reason,
+        duration_seconds=duration_seconds,
+        phases=phases or {},
+        cert_not_after=cert_not_after,
+        message=message,
+        target=target,
+    )

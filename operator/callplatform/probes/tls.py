@@ -1,0 +1,48 @@
+"""TLS settings shared by the TURN and HTTP probers: client contexts and certificate expiry."""
+
+from __future__ import annotations
+
+import ssl
+from dataclasses import dataclass
+from functools import lru_cache
+
+from cryptography import x509
+
+DEFAULT_CERT_EXPIRY_WARNING_SECONDS = 14 * 86400.0
+
+
+@dataclass(frozen=True, slots=True)
+class TlsOptions:
+    ca_file: str = ""  # empty: the system trust store
+    insecure: bool = False  # skip verification (still reports the certificate's expiry)
+    cert_expiry_warning_seconds: float = DEFAULT_CERT_EXPIRY_WARNING_SECONDS
+
+
+@lru_cache(maxsize=16)
+def client_context(options: TlsOptions) -> ssl.SSLContext:
+    """One context per distinct options: loading a trust store is slow and blocks the loop."""
+    context = ssl.create_default_context(cafile=options.ca_file or None)
+    if options.insecure:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+def cert_not_after(der: bytes | None) -> float | None:
+    """The certificate's notAfter as a Unix timestamp, or None if there is no certificate."""
+    if not der:
+        return None
+    try:
+        return x509.load_der_x509_certificate(der).not_valid_after_utc.timestamp()
+    except ValueError:
+        return None
+
+
+def peer_certificate(ssl_object: ssl.SSLObject | ssl.SSLSocket | None) -> bytes | None:
+    if ssl_object is None:
+        return None
+    return ssl_object.getpeercert(binary_form=True)
+
+
+def expiring(not_after: float | None, now: float, options: TlsOptions) -> bool:
+    return not_after is not None and not_after - now < options.cert_expiry_warning_seconds

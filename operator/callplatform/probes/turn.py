@@ -1,0 +1,496 @@
+"""A STUN/TURN client sized for probing: Binding and Allocate over UDP, TCP and TLS.
+
+Everything is asyncio and bounded: UDP retransmits a few times with a short RTO,
+and each probe runs under one deadline, so a dead server is reported in seconds.
+An Allocate is always followed by a Refresh with LIFETIME 0, so probes leave no
+allocation behind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import ssl
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from callplatform.probes import stun_codec as sc
+from callplatform.probes.credentials import TurnAuth, TurnCredentials
+from callplatform.probes.result import ProbeResult, failure
+from callplatform.probes.tls import TlsOptions, cert_not_after, client_context, expiring, peer_certificate
+
+SOFTWARE = b"callplatform-probe"
+TRANSPORTS = ("udp", "tcp", "tls")
+RELEASE_BUDGET_SECONDS = 1.5  # a Refresh(0) may overrun the probe deadline by this much
+
+ERROR_REASONS = {
+    401: "auth_failed",
+    441: "auth_failed",
+    403: "forbidden",
+    486: "quota",
+    508: "capacity",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class TurnEndpoint:
+    host: str
+    port: int
+    transport: str = "udp"  # "udp" | "tcp" | "tls"
+    server_name: str = ""  # TLS name to verify; defaults to host
+
+    def describe(self) -> str:
+        scheme = "turns" if self.transport == "tls" else "turn"
+        suffix = "?transport=tcp" if self.transport == "tcp" else ""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{scheme}:{host}:{self.port}{suffix}"
+
+
+@dataclass(frozen=True, slots=True)
+class RetransmitPolicy:
+    """UDP only (RFC 8489 6.2.1 with probe-sized numbers): RTO doubles per attempt."""
+
+    initial_rto_seconds: float = 0.25
+    max_attempts: int = 5
+
+
+DEFAULT_TLS = TlsOptions()
+DEFAULT_RETRANSMIT = RetransmitPolicy()
+
+
+class ProbeFailure(Exception):
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+
+
+class _UdpProtocol(asyncio.DatagramProtocol):
+    def __init__(self) -> None:
+        self.waiters: dict[bytes, asyncio.Future[bytes]] = {}
+        self.error: Exception | None = None
+
+    def datagram_received(self, data: bytes, addr: tuple[str | object, ...]) -> None:
+        if len(data) < sc.HEADER_LENGTH:
+            return
+        waiter = self.waiters.pop(bytes(data[8:20]), None)
+        if waiter is not None and not waiter.done():
+            waiter.set_result(bytes(data))
+
+    def error_received(self, exc: Exception) -> None:
+        # On a connected UDP socket Linux reports ICMP port unreachable here.
+        self.error = exc
+        for waiter in self.waiters.values():
+            if not waiter.done():
+                waiter.set_exception(exc)
+        self.waiters.clear()
+
+
+class _Connection:
+    """A client-server transport carrying STUN transactions."""
+
+    cert_der: bytes | None = None
+
+    async def transact(self, request: bytes, transaction_id: bytes) -> bytes:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+
+class _UdpConnection(_Connection):
+    def __init__(
+        self, transport: asyncio.DatagramTransport, protocol: _UdpProtocol, policy: RetransmitPolicy
+    ) -> None:
+        self._transport = transport
+        self._protocol = protocol
+        self._policy = policy
+
+    async def transact(self, request: bytes, transaction_id: bytes) -> bytes:
+        waiter: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+        self._protocol.waiters[transaction_id] = waiter
+        rto = self._policy.initial_rto_seconds
+        try:
+            for _ in range(self._policy.max_attempts):
+                self._transport.sendto(request)
+                try:
+                    return await asyncio.wait_for(asyncio.shield(waiter), rto)
+                except TimeoutError:
+                    rto *= 2
+        finally:
+            self._protocol.waiters.pop(transaction_id, None)
+            if not waiter.done():
+                waiter.cancel()
+        raise ProbeFailure("timeout", f"no answer after {self._policy.max_attempts} transmissions")
+
+    def close(self) -> None:
+        self._transport.close()
+
+
+class _StreamConnection(_Connection):
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._reader = reader
+        self._writer = writer
+        self.cert_der = peer_certificate(writer.get_extra_info("ssl_object"))
+
+    async def transact(self, request: bytes, transaction_id: bytes) -> bytes:
+        self._writer.write(request)
+        await self._writer.drain()
+        while True:
+            header = await self._reader.readexactly(sc.HEADER_LENGTH)
+            size = sc.message_length(header)
+            if size > 65535:
+                raise ProbeFailure("bad_response", "oversized STUN frame")
+            rest = await self._reader.readexactly(size - sc.HEADER_LENGTH)
+            if header[8:20] == transaction_id:
+                return header + rest
+
+    def close(self) -> None:
+        self._writer.close()
+
+
+async def _open(
+    endpoint: TurnEndpoint, tls: TlsOptions, policy: RetransmitPolicy, phases: dict[str, float]
+) -> _Connection:
+    loop = asyncio.get_running_loop()
+    started = time.monotonic()
+    if endpoint.transport == "udp":
+        udp_transport, protocol = await loop.create_datagram_endpoint(
+            _UdpProtocol, remote_addr=(endpoint.host, endpoint.port)
+        )
+        phases["connect"] = time.monotonic() - started
+        return _UdpConnection(udp_transport, protocol, policy)
+    reader, writer = await asyncio.open_connection(endpoint.host, endpoint.port)
+    phases["connect"] = time.monotonic() - started
+    if endpoint.transport == "tls":
+        started = time.monotonic()
+        try:
+            await writer.start_tls(client_context(tls), server_hostname=endpoint.server_name or endpoint.host)
+        except BaseException:
+            writer.close()
+            raise
+        phases["tls"] = time.monotonic() - started
+    return _StreamConnection(reader, writer)
+
+
+def _new_transaction_id() -> bytes:
+    return os.urandom(12)
+
+
+def _decode_response(data: bytes) -> sc.StunMessage:
+    try:
+        return sc.decode_message(data)
+    except sc.StunDecodeError as exc:
+        raise ProbeFailure("bad_response", f"malformed STUN response: {exc}") from None
+
+
+async def stun_binding(connection: _Connection) -> tuple[str, int]:
+    """Binding request; returns the XOR-MAPPED-ADDRESS (or MAPPED-ADDRESS)."""
+    transaction_id = _new_transaction_id()
+    request = sc.encode_message(
+        sc.StunMessage(
+            sc.Method.BINDING, sc.MessageClass.REQUEST, transaction_id, ((sc.Attr.SOFTWARE, SOFTWARE),)
+        ),
+        fingerprint=True,
+    )
+    response = _decode_response(await connection.transact(request, transaction_id))
+    if response.message_class is not sc.MessageClass.SUCCESS:
+        code, phrase = _error_code(response)
+        raise ProbeFailure("bad_response", f"Binding answered {code} {phrase}".strip())
+    try:
+        xor_mapped = response.get(sc.Attr.XOR_MAPPED_ADDRESS)
+        if xor_mapped is not None:
+            return sc.decode_xor_address(xor_mapped, transaction_id)
+        mapped = response.get(sc.Attr.MAPPED_ADDRESS)
+        if mapped is not None:
+            return sc.decode_address(mapped)
+    except sc.StunDecodeError as exc:
+        raise ProbeFailure("bad_response", f"bad mapped address: {exc}") from None
+    raise ProbeFailure("bad_response", "Binding success without a mapped address")
+
+
+def _error_code(message: sc.StunMessage) -> tuple[int, str]:
+    value = message.get(sc.Attr.ERROR_CODE)
+    if value is None:
+        return 0, ""
+    try:
+        return sc.decode_error_code(value)
+    except sc.StunDecodeError:
+        return 0, ""
+
+
+@dataclass(slots=True)
+class Allocation:
+    relayed: tuple[str, int]
+    mapped: tuple[str, int] | None
+    lifetime_seconds: int
+    username: str
+    realm: bytes
+    nonce: bytes
+    key: bytes = field(repr=False)
+
+
+async def _signed_transaction(
+    connection: _Connection,
+    method: sc.Method,
+    attributes: tuple[tuple[int, bytes], ...],
+    credentials: TurnCredentials,
+    realm: bytes,
+    nonce: bytes,
+) -> tuple[sc.StunMessage, bytes, bytes, bytes]:
+    """Send a long-term-credential request, following 438 Stale Nonce (twice at most).
+
+    Returns the response, the transaction id, and the realm and nonce that were used.
+    """
+    for _ in range(3):
+        key = sc.long_term_key(credentials.username, realm.decode("utf-8", "replace"), credentials.password)
+        transaction_id = _new_transaction_id()
+        request = sc.encode_message(
+            sc.StunMessage(
+                method,
+                sc.MessageClass.REQUEST,
+                transaction_id,
+                (
+                    *attributes,
+                    (sc.Attr.USERNAME, credentials.username.encode()),
+                    (sc.Attr.REALM, realm),
+                    (sc.Attr.NONCE, nonce),
+                ),
+            ),
+            integrity_key=key,
+            fingerprint=True,
+        )
+        raw = await connection.transact(request, transaction_id)
+        response = _decode_response(raw)
+        if response.message_class is sc.MessageClass.ERROR and _error_code(response)[0] == 438:
+            nonce = response.get(sc.Attr.NONCE) or nonce
+            realm = response.get(sc.Attr.REALM) or realm
+            continue
+        signed = response.message_class is sc.MessageClass.SUCCESS and response.has(sc.Attr.MESSAGE_INTEGRITY)
+        if signed and not sc.verify_message_integrity(raw, key):
+            raise ProbeFailure("bad_response", "response MESSAGE-INTEGRITY does not verify")
+        return response, transaction_id, realm, nonce
+    raise ProbeFailure("bad_response", "server kept answering 438 Stale Nonce")
+
+
+def _raise_for_error(response: sc.StunMessage, what: str) -> None:
+    if response.message_class is sc.MessageClass.SUCCESS:
+        return
+    code, phrase = _error_code(response)
+    reason = ERROR_REASONS.get(code, "bad_response")
+    raise ProbeFailure(reason, f"{what} rejected: {code} {phrase}".strip())
+
+
+async def turn_allocate(connection: _Connection, credentials: TurnCredentials) -> Allocation:
+    """Allocate a UDP relay (RFC 8656 7.1), answering the 401 challenge."""
+    attributes: tuple[tuple[int, bytes], ...] = (
+        (sc.Attr.REQUESTED_TRANSPORT, sc.requested_transport()),
+        (sc.Attr.SOFTWARE, SOFTWARE),
+    )
+    transaction_id = _new_transaction_id()
+    request = sc.encode_message(
+        sc.StunMessage(sc.Method.ALLOCATE, sc.MessageClass.REQUEST, transaction_id, attributes),
+        fingerprint=True,
+    )
+    challenge = _decode_response(await connection.transact(request, transaction_id))
+    if challenge.message_class is sc.MessageClass.SUCCESS:
+        raise ProbeFailure("bad_response", "server allocated without asking for credentials")
+    code, phrase = _error_code(challenge)
+    realm, nonce = challenge.get(sc.Attr.REALM), challenge.get(sc.Attr.NONCE)
+    if code != 401 or realm is None or nonce is None:
+        raise ProbeFailure(
+            ERROR_REASONS.get(code, "bad_response"), f"Allocate answered {code} {phrase}".strip()
+        )
+    response, transaction_id, realm, nonce = await _signed_transaction(
+        connection, sc.Method.ALLOCATE, attributes, credentials, realm, nonce
+    )
+    _raise_for_error(response, "Allocate")
+    relayed = response.get(sc.Attr.XOR_RELAYED_ADDRESS)
+    if relayed is None:
+        raise ProbeFailure("bad_response", "Allocate success without XOR-RELAYED-ADDRESS")
+    try:
+        relayed_address = sc.decode_xor_address(relayed, transaction_id)
+        mapped = response.get(sc.Attr.XOR_MAPPED_ADDRESS)
+        mapped_address = sc.decode_xor_address(mapped, transaction_id) if mapped else None
+        lifetime_value = response.get(sc.Attr.LIFETIME)
+        lifetime = sc.decode_u32(lifetime_value) if lifetime_value else 0
+    except sc.StunDecodeError as exc:
+        raise ProbeFailure("bad_response", f"bad Allocate response: {exc}") from None
+    key = sc.long_term_key(credentials.username, realm.decode("utf-8", "replace"), credentials.password)
+    return Allocation(relayed_address, mapped_address, lifetime, credentials.username, realm, nonce, key)
+
+
+async def turn_release(connection: _Connection, allocation: Allocation, credentials: TurnCredentials) -> None:
+    """Refresh with LIFETIME 0 (RFC 8656 7.2): the server frees the relay at once."""
+    response, _, _, _ = await _signed_transaction(
+        connection,
+        sc.Method.REFRESH,
+        ((sc.Attr.LIFETIME, sc.encode_u32(0)),),
+        credentials,
+        allocation.realm,
+        allocation.nonce,
+    )
+    if response.message_class is sc.MessageClass.ERROR and _error_code(response)[0] == 437:
+        return  # allocation mismatch: already gone
+    _raise_for_error(response, "Refresh")
+
+
+def _classify(exc: BaseException) -> tuple[str, str]:
+    """A bounded reason and a message (exception text carries no secret here)."""
+    if isinstance(exc, ProbeFailure):
+        return exc.reason, exc.message
+    if isinstance(exc, TimeoutError):
+        return "timeout", "no answer within the probe deadline"
+    if isinstance(exc, ConnectionRefusedError):
+        return "refused", "connection refused"
+    if isinstance(exc, ssl.SSLError):
+        return "tls_error", f"TLS failed: {getattr(exc, 'reason', None) or type(exc).__name__}"
+    if isinstance(exc, socket.gaierror):
+        return "dns_error", "name does not resolve"
+    if isinstance(exc, asyncio.IncompleteReadError):
+        return "connection_error", "server closed the connection"
+    if isinstance(exc, OSError):
+        return "connection_error", f"network error: {exc.strerror or type(exc).__name__}"
+    return "bad_response", type(exc).__name__
+
+
+def _probe_name(endpoint: TurnEndpoint) -> str:
+    return endpoint.transport
+
+
+async def probe_binding(
+    endpoint: TurnEndpoint,
+    *,
+    tls: TlsOptions = DEFAULT_TLS,
+    timeout: float = 5.0,
+    policy: RetransmitPolicy = DEFAULT_RETRANSMIT,
+    probe: str = "",
+    clock: Callable[[], float] = time.time,
+) -> ProbeResult:
+    """A STUN Binding over the endpoint's transport; the probe is named after the transport."""
+    name = probe or _probe_name(endpoint)
+    phases: dict[str, float] = {}
+    started = time.monotonic()
+    connection: _Connection | None = None
+    try:
+        async with asyncio.timeout(timeout):
+            connection = await _open(endpoint, tls, policy, phases)
+            step = time.monotonic()
+            mapped = await stun_binding(connection)
+            phases["binding"] = time.monotonic() - step
+    except (Exception, TimeoutError) as exc:
+        reason, message = _classify(exc)
+        return failure(
+            "coturn",
+            name,
+            reason,
+            message,
+            duration_seconds=time.monotonic() - started,
+            target=endpoint.describe(),
+            phases=phases,
+        )
+    finally:
+        if connection is not None:
+            connection.close()
+    return _succeeded(
+        name, endpoint, started, phases, connection, f"mapped address {mapped[0]}:{mapped[1]}", tls, clock()
+    )
+
+
+def _succeeded(
+    probe: str,
+    endpoint: TurnEndpoint,
+    started: float,
+    phases: dict[str, float],
+    connection: _Connection,
+    message: str,
+    tls: TlsOptions,
+    now: float,
+) -> ProbeResult:
+    """A success, unless the server's TLS certificate is about to expire."""
+    not_after = cert_not_after(connection.cert_der)
+    if expiring(not_after, now, tls):
+        days = ((not_after or now) - now) / 86400
+        return failure(
+            "coturn",
+            probe,
+            "cert_expiring",
+            f"TLS certificate expires in {days:.1f} days",
+            duration_seconds=time.monotonic() - started,
+            target=endpoint.describe(),
+            phases=phases,
+            cert_not_after=not_after,
+        )
+    return ProbeResult(
+        component="coturn",
+        probe=probe,
+        success=True,
+        duration_seconds=time.monotonic() - started,
+        phases=phases,
+        cert_not_after=not_after,
+        message=message,
+        target=endpoint.describe(),
+    )
+
+
+async def probe_allocate(
+    endpoint: TurnEndpoint,
+    auth: TurnAuth,
+    *,
+    tls: TlsOptions = DEFAULT_TLS,
+    timeout: float = 5.0,
+    policy: RetransmitPolicy = DEFAULT_RETRANSMIT,
+    probe: str = "allocate",
+    clock: Callable[[], float] = time.time,
+) -> ProbeResult:
+    """Allocate a relay with the platform's credentials, then release it at once."""
+    phases: dict[str, float] = {}
+    started = time.monotonic()
+    connection: _Connection | None = None
+    allocation: Allocation | None = None
+    credentials = auth.credentials(clock())
+    outcome: ProbeResult | None = None
+    try:
+        async with asyncio.timeout(timeout):
+            connection = await _open(endpoint, tls, policy, phases)
+            step = time.monotonic()
+            allocation = await turn_allocate(connection, credentials)
+            phases["allocate"] = time.monotonic() - step
+    except (Exception, TimeoutError) as exc:
+        reason, message = _classify(exc)
+        outcome = failure(
+            "coturn",
+            probe,
+            reason,
+            message,
+            duration_seconds=time.monotonic() - started,
+            target=endpoint.describe(),
+            phases=phases,
+        )
+    if connection is not None and allocation is not None:
+        step = time.monotonic()
+        try:
+            async with asyncio.timeout(RELEASE_BUDGET_SECONDS):
+                await turn_release(connection, allocation, credentials)
+            phases["release"] = time.monotonic() - step
+        except (Exception, TimeoutError) as exc:
+            reason, message = _classify(exc)
+            outcome = failure(
+                "coturn",
+                probe,
+                "allocation_leaked",
+                f"relay allocated but not released ({reason}: {message})",
+                duration_seconds=time.monotonic() - started,
+                target=endpoint.describe(),
+                phases=phases,
+            )
+    if connection is not None:
+        connection.close()
+    if outcome is not None:
+        return outcome
+    assert allocation is not None and connection is not None
+    relay_host, relay_port = allocation.relayed
+    message = f"relayed address {relay_host}:{relay_port}, released"
+    return _succeeded(probe, endpoint, started, phases, connection, message, tls, clock())

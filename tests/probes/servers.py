@@ -1,0 +1,288 @@
+"""Real servers for the probe tests, on free loopback ports: coturn, prosody, HTTP(S) stubs.
+
+Each starts in a context manager that always tears it down.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+REALM = "probe.test"
+STATIC_USER = "probeuser"
+STATIC_PASSWORD = "probe-password-0123456789"
+SHARED_SECRET = "shared-secret-for-rest-credentials-0123"
+
+
+def free_port() -> int:
+    """A port free for both UDP and TCP on 127.0.0.1."""
+    for _ in range(100):
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+            udp.bind(("127.0.0.1", 0))
+            port = int(udp.getsockname()[1])
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
+                try:
+                    tcp.bind(("127.0.0.1", port))
+                except OSError:
+                    continue
+            return port
+    raise RuntimeError("no free port")
+
+
+def free_port_range(size: int) -> tuple[int, int]:
+    """`size` consecutive ports that are free right now (best effort), for coturn's relays."""
+    for _ in range(200):
+        start = free_port()
+        if start + size > 65000:
+            continue
+        ok = True
+        for port in range(start, start + size):
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+                try:
+                    udp.bind(("127.0.0.1", port))
+                except OSError:
+                    ok = False
+                    break
+        if ok:
+            return start, start + size - 1
+    raise RuntimeError("no free port range")
+
+
+@dataclass(frozen=True)
+class TlsFiles:
+    cert: Path
+    key: Path
+    not_after: datetime.datetime
+
+
+def make_self_signed(directory: Path, name: str = "localhost", days: float = 30) -> TlsFiles:
+    """A self-signed certificate for `name` and 127.0.0.1, valid for `days`."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = datetime.datetime.now(datetime.UTC)
+    not_after = now + datetime.timedelta(days=days)
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    import ipaddress
+
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(not_after)
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [x509.DNSName(name), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+            ),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    directory.mkdir(parents=True, exist_ok=True)
+    cert_path, key_path = directory / f"{name}-{int(days)}.crt", directory / f"{name}-{int(days)}.key"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.TraditionalOpenSSL,
+            serialization.NoEncryption(),
+        )
+    )
+    return TlsFiles(cert_path, key_path, not_after.replace(microsecond=0))
+
+
+def require(binary: str, package: str) -> None:
+    if shutil.which(binary) is None:
+        pytest.skip(f"{binary} not installed (apt-get install {package})")
+
+
+def _wait_tcp(port: int, process: subprocess.Popen[bytes], log: Path, what: str, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            pass
+        if process.poll() is not None:
+            raise RuntimeError(
+                f"{what} exited with {process.returncode}:\n{log.read_text(errors='replace')[-3000:]}"
+            )
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{what} did not listen on {port} within {timeout}s")
+        time.sleep(0.05)
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def _read_until(sock: socket.socket, marker: bytes, timeout: float = 5) -> bytes:
+    data = b""
+    deadline = time.monotonic() + timeout
+    while marker not in data:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"no {marker!r} from coturn's CLI")
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+@dataclass
+class Coturn:
+    port: int
+    tls_port: int
+    cli_port: int
+    log_path: Path
+    tls: TlsFiles
+    mode: str
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def cli(self, command: str) -> str:
+        """Run one command on coturn's own telnet CLI and return its output."""
+        with socket.create_connection(("127.0.0.1", self.cli_port), timeout=5) as sock:
+            _read_until(sock, b"Enter password:")
+            sock.sendall(b"probe-cli\n")
+            _read_until(sock, b"> ")
+            sock.sendall(command.encode() + b"\n")
+            return _read_until(sock, b"> ").decode(errors="replace")
+
+    def total_sessions(self) -> int:
+        import re
+
+        match = re.search(r"Total sessions:\s*(\d+)", self.cli("ps"))
+        if match is None:
+            raise AssertionError("coturn's CLI did not report a session count")
+        return int(match.group(1))
+
+
+def coturn_config(
+    mode: str, port: int, tls_port: int, cli_port: int, relay: tuple[int, int], tls: TlsFiles, workdir: Path
+) -> str:
+    auth = (
+        f"use-auth-secret\nstatic-auth-secret={SHARED_SECRET}\n"
+        if mode == "rest"
+        else f"lt-cred-mech\nuser={STATIC_USER}:{STATIC_PASSWORD}\n"
+    )
+    return (
+        "listening-ip=127.0.0.1\n"
+        "relay-ip=127.0.0.1\n"
+        f"listening-port={port}\n"
+        f"tls-listening-port={tls_port}\n"
+        f"min-port={relay[0]}\nmax-port={relay[1]}\n"
+        f"realm={REALM}\n"
+        "fingerprint\n"
+        f"{auth}"
+        f"userdb={workdir / 'turndb'}\n"
+        f"cert={tls.cert}\npkey={tls.key}\n"
+        "no-dtls\n"
+        f"cli-ip=127.0.0.1\ncli-port={cli_port}\ncli-password=probe-cli\n"
+        "no-multicast-peers\n"
+        "simple-log\nverbose\n"
+        f"pidfile={workdir / 'turnserver.pid'}\n"
+    )
+
+
+@contextlib.contextmanager
+def running_coturn(
+    workdir: Path,
+    mode: str = "static",
+    *,
+    ports: tuple[int, int, int] | None = None,
+    tls: TlsFiles | None = None,
+) -> Iterator[Coturn]:
+    require("turnserver", "coturn")
+    workdir.mkdir(parents=True, exist_ok=True)
+    port, tls_port, cli_port = ports or (free_port(), free_port(), free_port())
+    tls = tls or make_self_signed(workdir)
+    conf = workdir / "turnserver.conf"
+    conf.write_text(coturn_config(mode, port, tls_port, cli_port, free_port_range(40), tls, workdir))
+    log_path = workdir / "turnserver.log"
+    with log_path.open("ab") as log_file:
+        process = subprocess.Popen(["turnserver", "-c", str(conf)], stdout=log_file, stderr=subprocess.STDOUT)
+        try:
+            _wait_tcp(port, process, log_path, "turnserver")
+            _wait_tcp(tls_port, process, log_path, "turnserver (TLS)")
+            _wait_tcp(cli_port, process, log_path, "turnserver (CLI)")
+            yield Coturn(port, tls_port, cli_port, log_path, tls, mode)
+        finally:
+            _stop(process)
+
+
+PROSODY_DOMAIN = "meet.probe.test"
+
+
+@dataclass(frozen=True)
+class Prosody:
+    http_port: int
+    domain: str
+    log_path: Path
+
+    @property
+    def bosh_url(self) -> str:
+        return f"http://127.0.0.1:{self.http_port}/http-bind"
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+@contextlib.contextmanager
+def running_prosody(workdir: Path) -> Iterator[Prosody]:
+    """Debian's prosody with BOSH on a free loopback port and an anonymous virtual host."""
+    require("prosody", "prosody")
+    workdir.mkdir(parents=True, exist_ok=True)
+    (workdir / "data").mkdir(exist_ok=True)
+    http_port, c2s_port = free_port(), free_port()
+    log_path = workdir / "prosody.log"
+    conf = workdir / "prosody.cfg.lua"
+    conf.write_text(
+        f'pidfile = "{workdir / "prosody.pid"}"\n'
+        f'data_path = "{workdir / "data"}"\n'
+        f'log = {{ {{ levels = {{ min = "info" }}, to = "file", filename = "{log_path}" }} }}\n'
+        'interfaces = { "127.0.0.1" }\n'
+        f"c2s_ports = {{ {c2s_port} }}\n"
+        'c2s_interfaces = { "127.0.0.1" }\n'
+        "s2s_ports = { }\n"
+        f"http_ports = {{ {http_port} }}\n"
+        'http_interfaces = { "127.0.0.1" }\n'
+        "https_ports = { }\n"
+        'modules_enabled = { "bosh", "disco" }\n'
+        'modules_disabled = { "s2s", "posix" }\n'
+        "consider_bosh_secure = true\n"
+        "c2s_require_encryption = false\n"
+        'authentication = "anonymous"\n'
+        f'VirtualHost "{PROSODY_DOMAIN}"\n'
+    )
+    console = workdir / "prosody.out"
+    with console.open("ab") as out:
+        process = subprocess.Popen(["prosody", "--config", str(conf)], stdout=out, stderr=subprocess.STDOUT)
+        try:
+            _wait_tcp(http_port, process, console, "prosody")
+            yield Prosody(http_port, PROSODY_DOMAIN, log_path)
+        finally:
+            _stop(process)
