@@ -38,6 +38,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import kopf
+    from kubernetes.config import ConfigException
 
     from callplatform.handlers import Operator, OperatorOptions
 
@@ -68,7 +69,10 @@ def run(args: argparse.Namespace) -> int:
         http_host=args.http_host,
         http_port=args.http_port,
     )
-    operator = Operator(options)
+    try:
+        operator = Operator(options)
+    except ConfigException as exc:
+        raise UsageError(f"no Kubernetes credentials: {exc}") from None
     registry = kopf.OperatorRegistry()
     operator.register(registry)
     # With --leader-elect, stand by until this replica holds the Lease (callplatform.leadership).
