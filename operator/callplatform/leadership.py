@@ -17,8 +17,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -60,19 +60,23 @@ class LeaseRecord:
     transitions: int
     resource_version: str
     endpoint: str = ""
+    # Kept so that a PUT never drops what others put there (Helm's ownership annotations).
+    labels: Mapping[str, str] = field(default_factory=dict, compare=False)
+    annotations: Mapping[str, str] = field(default_factory=dict, compare=False)
 
     @classmethod
     def from_lease(cls, lease: dict[str, Any]) -> LeaseRecord:
         spec = lease.get("spec") or {}
+        metadata = lease.get("metadata") or {}
         return cls(
             holder=str(spec.get("holderIdentity") or ""),
             renew_time=str(spec.get("renewTime") or ""),
             lease_duration_seconds=int(spec.get("leaseDurationSeconds") or 0),
             transitions=int(spec.get("leaseTransitions") or 0),
-            resource_version=str((lease.get("metadata") or {}).get("resourceVersion") or ""),
-            endpoint=str(
-                ((lease.get("metadata") or {}).get("annotations") or {}).get(ENDPOINT_ANNOTATION) or ""
-            ),
+            resource_version=str(metadata.get("resourceVersion") or ""),
+            endpoint=str((metadata.get("annotations") or {}).get(ENDPOINT_ANNOTATION) or ""),
+            labels=dict(metadata.get("labels") or {}),
+            annotations=dict(metadata.get("annotations") or {}),
         )
 
 
@@ -165,7 +169,9 @@ class LeaseClient:
     def write(self, record: LeaseRecord | None, spec: dict[str, Any]) -> LeaseRecord:
         metadata: dict[str, Any] = {"name": self._settings.name, "namespace": self._settings.namespace}
         endpoint = self._settings.endpoint if spec.get("holderIdentity") else ""
-        metadata["annotations"] = {ENDPOINT_ANNOTATION: endpoint}
+        if record is not None:
+            metadata["labels"] = dict(record.labels)
+        metadata["annotations"] = {**(record.annotations if record else {}), ENDPOINT_ANNOTATION: endpoint}
         body = {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "metadata": metadata, "spec": spec}
         if record is None:
             status, data = self._call("POST", self._path(), body)

@@ -16,6 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from callplatform.leadership import (
     ENDPOINT_ANNOTATION,
     LeaderElector,
+    LeaseClient,
     LeaseConflict,
     LeaseRecord,
     LeaseSettings,
@@ -257,3 +258,59 @@ def test_lease_record_reads_the_leader_endpoint() -> None:
     }
     assert LeaseRecord.from_lease(lease).endpoint == "10.0.0.5:8080"
     assert LeaseRecord.from_lease({"spec": {}}).endpoint == ""
+
+
+class RecordingApiClient:
+    """Stands in for kubernetes.client.ApiClient: records requests, answers 200 with the body."""
+
+    def __init__(self) -> None:
+        self.requests: list[tuple[str, str, Any]] = []
+
+    def param_serialize(self, **kwargs: Any) -> tuple[str, str, dict[str, str], Any, None]:
+        return kwargs["method"], kwargs["resource_path"], kwargs["header_params"], kwargs["body"], None
+
+    def call_api(self, method: str, url: str, header_params: Any = None, body: Any = None) -> Any:
+        self.requests.append((method, url, body))
+
+        class Response:
+            status = 200
+            data = json.dumps(body).encode()
+
+            def read(self) -> None:
+                pass
+
+        return Response()
+
+
+def test_lease_update_keeps_helms_annotations_and_labels() -> None:
+    """Helm owns the Lease it created; a PUT that dropped its annotations would break upgrades."""
+    api = RecordingApiClient()
+    mine = LeaseSettings("callplatform-operator", "ops", "pod-a", endpoint="10.0.0.5:8080")
+    client = LeaseClient(api, mine)
+    helm_owned = LeaseRecord.from_lease(
+        {
+            "metadata": {
+                "resourceVersion": "42",
+                "labels": {"app.kubernetes.io/managed-by": "Helm"},
+                "annotations": {"meta.helm.sh/release-name": "cp", "meta.helm.sh/release-namespace": "ops"},
+            },
+            "spec": {},
+        }
+    )
+    written = client.write(helm_owned, desired_spec(helm_owned, mine, NOW))
+    method, url, body = api.requests[-1]
+    assert (method, url) == (
+        "PUT",
+        "/apis/coordination.k8s.io/v1/namespaces/ops/leases/callplatform-operator",
+    )
+    assert body["metadata"]["resourceVersion"] == "42"
+    assert body["metadata"]["labels"] == {"app.kubernetes.io/managed-by": "Helm"}
+    assert body["metadata"]["annotations"] == {
+        "meta.helm.sh/release-name": "cp",
+        "meta.helm.sh/release-namespace": "ops",
+        ENDPOINT_ANNOTATION: "10.0.0.5:8080",
+    }
+    assert written.holder == "pod-a" and written.endpoint == "10.0.0.5:8080"
+    released = client.write(written, desired_spec(written, mine, NOW, release=True))
+    assert released.holder == "" and released.endpoint == ""
+    assert api.requests[-1][2]["metadata"]["annotations"]["meta.helm.sh/release-name"] == "cp"
