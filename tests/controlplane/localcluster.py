@@ -48,6 +48,17 @@ def find_kubectl() -> str:
     return found
 
 
+class KubectlError(subprocess.CalledProcessError):
+    """A failed kubectl call whose message includes what kubectl said on stderr."""
+
+    def __init__(self, result: subprocess.CompletedProcess[str]) -> None:
+        super().__init__(result.returncode, result.args, result.stdout, result.stderr)
+
+    def __str__(self) -> str:
+        args = " ".join(str(arg) for arg in self.cmd[3:])
+        return f"kubectl {args} exited {self.returncode}: {(self.stderr or '').strip()}"
+
+
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -95,14 +106,18 @@ class LocalCluster:
     def kubectl(
         self, *args: str, check: bool = True, input: str | None = None, timeout: float = 120
     ) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
+        """Run the real kubectl against this cluster; a failure with check=True raises KubectlError."""
+        result = subprocess.run(
             [self.kubectl_path, "--kubeconfig", str(self.kubeconfig), *args],
-            check=check,
+            check=False,
             capture_output=True,
             text=True,
             input=input,
             timeout=timeout,
         )
+        if check and result.returncode != 0:
+            raise KubectlError(result)
+        return result
 
     def start(self) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
