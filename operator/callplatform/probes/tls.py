@@ -18,6 +18,9 @@ class TlsOptions:
     cert_expiry_warning_seconds: float = DEFAULT_CERT_EXPIRY_WARNING_SECONDS
 
 
+DEFAULT_TLS = TlsOptions()
+
+
 @lru_cache(maxsize=16)
 def client_context(options: TlsOptions) -> ssl.SSLContext:
     """One context per distinct options: loading a trust store is slow and blocks the loop."""

@@ -19,7 +19,14 @@ from dataclasses import dataclass, field
 from callplatform.probes import stun_codec as sc
 from callplatform.probes.credentials import TurnAuth, TurnCredentials
 from callplatform.probes.result import ProbeResult, failure
-from callplatform.probes.tls import TlsOptions, cert_not_after, client_context, expiring, peer_certificate
+from callplatform.probes.tls import (
+    DEFAULT_TLS,
+    TlsOptions,
+    cert_not_after,
+    client_context,
+    expiring,
+    peer_certificate,
+)
 
 SOFTWARE = b"callplatform-probe"
 TRANSPORTS = ("udp", "tcp", "tls")
@@ -56,7 +63,6 @@ class RetransmitPolicy:
     max_attempts: int = 5
 
 
-DEFAULT_TLS = TlsOptions()
 DEFAULT_RETRANSMIT = RetransmitPolicy()
 
 

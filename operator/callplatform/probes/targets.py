@@ -1,0 +1,166 @@
+"""What to probe for a platform: built from its spec and the decoded values of its Secrets.
+
+Configuration problems (a missing Secret key, a weak JWT secret in production)
+become `NotRunnable` targets, which report as failing probes with a bounded
+reason and a message naming the field, never the value.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from callplatform.model import Platform, SecretKeyRef
+from callplatform.probes.credentials import RestAuth, StaticAuth, TurnAuth
+from callplatform.probes.jitsi import HttpCheck, JwtMint
+from callplatform.probes.tls import DEFAULT_TLS, TlsOptions
+from callplatform.probes.turn import TurnEndpoint
+
+MIN_PRODUCTION_JWT_SECRET_LENGTH = 32
+DEFAULT_PROBE_TIMEOUT_SECONDS = 5.0
+REST_PROBE_TTL_SECONDS = 300
+
+
+@dataclass(frozen=True, slots=True)
+class TurnBindingTarget:
+    endpoint: TurnEndpoint
+
+    @property
+    def probe(self) -> str:
+        return self.endpoint.transport
+
+
+@dataclass(frozen=True, slots=True)
+class TurnAllocateTarget:
+    endpoint: TurnEndpoint
+    auth: TurnAuth
+    probe: str = "allocate"
+
+
+@dataclass(frozen=True, slots=True)
+class NotRunnable:
+    """A probe that cannot run because of configuration; it reports as this failure."""
+
+    component: str
+    probe: str
+    reason: str
+    message: str
+
+
+ProbeTarget = TurnBindingTarget | TurnAllocateTarget | HttpCheck | NotRunnable
+
+
+def target_component(target: ProbeTarget) -> str:
+    if isinstance(target, TurnBindingTarget | TurnAllocateTarget):
+        return "coturn"
+    return target.component
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeTargets:
+    targets: tuple[ProbeTarget, ...] = ()
+    tls: TlsOptions = DEFAULT_TLS
+    timeout_seconds: float = DEFAULT_PROBE_TIMEOUT_SECONDS
+
+    def components(self) -> tuple[str, ...]:
+        seen: list[str] = []
+        for target in self.targets:
+            component = target_component(target)
+            if component not in seen:
+                seen.append(component)
+        return tuple(seen)
+
+
+def _secret_value(secrets: Mapping[str, Mapping[str, str]], ref: SecretKeyRef) -> str | None:
+    value = secrets.get(ref.name, {}).get(ref.key)
+    return value if value else None
+
+
+def _missing(component: str, probe: str, ref: SecretKeyRef) -> NotRunnable:
+    return NotRunnable(component, probe, "missing_secret", f"{ref.describe()} is missing or empty")
+
+
+def coturn_targets(platform: Platform, secrets: Mapping[str, Mapping[str, str]]) -> list[ProbeTarget]:
+    turn = platform.turn
+    host = turn.effective_probe_host
+    if not host:
+        return [NotRunnable("coturn", "udp", "not_configured", "spec.turn.host is empty")]
+    targets: list[ProbeTarget] = [
+        TurnBindingTarget(TurnEndpoint(host, turn.port, "udp")),
+        TurnBindingTarget(TurnEndpoint(host, turn.port, "tcp")),
+    ]
+    if turn.tls_port:
+        targets.append(TurnBindingTarget(TurnEndpoint(host, turn.tls_port, "tls", server_name=turn.host)))
+    creds = turn.credentials
+    auth: TurnAuth
+    if creds.mode == "rest":
+        shared = _secret_value(secrets, creds.shared_secret_ref)
+        if shared is None:
+            return [*targets, _missing("coturn", "allocate", creds.shared_secret_ref)]
+        auth = RestAuth(shared, ttl_seconds=REST_PROBE_TTL_SECONDS)
+    else:
+        username = _secret_value(secrets, creds.username_ref)
+        password = _secret_value(secrets, creds.password_ref)
+        if username is None:
+            return [*targets, _missing("coturn", "allocate", creds.username_ref)]
+        if password is None:
+            return [*targets, _missing("coturn", "allocate", creds.password_ref)]
+        auth = StaticAuth(username, password)
+    targets.append(TurnAllocateTarget(TurnEndpoint(host, turn.port, "udp"), auth))
+    return targets
+
+
+def jitsi_targets(platform: Platform, secrets: Mapping[str, Mapping[str, str]]) -> list[ProbeTarget]:
+    jitsi = platform.jitsi
+    probes = jitsi.probes
+    host = jitsi.public_host
+    if not host and not (probes.web_url and probes.bosh_url):
+        return [NotRunnable("jitsi", "web", "not_configured", "spec.jitsi.publicHost is empty")]
+    namespace = platform.namespace or "default"
+    targets: list[ProbeTarget] = [
+        HttpCheck("web", probes.web_url or f"https://{host}/"),
+        HttpCheck(
+            "bosh", probes.bosh_url or f"https://{host}/http-bind", kind="bosh", bosh_domain=jitsi.domain
+        ),
+        HttpCheck("jvb", probes.jvb_health_url or f"http://jvb.{namespace}.svc:8080/about/health"),
+        HttpCheck("jicofo", probes.jicofo_health_url or f"http://jicofo.{namespace}.svc:8888/about/health"),
+    ]
+    jwt_ref = jitsi.jwt.secret_ref
+    secret = _secret_value(secrets, jwt_ref)
+    production = platform.environment == "production"
+    if secret is None:
+        if production or probes.token_url:
+            targets.append(_missing("jitsi", "jwt", jwt_ref))
+        return targets
+    if production and len(secret) < MIN_PRODUCTION_JWT_SECRET_LENGTH:
+        targets.append(
+            NotRunnable(
+                "jitsi",
+                "jwt",
+                "weak_secret",
+                f"the Jitsi JWT secret ({jwt_ref.describe()}) is shorter than "
+                f"{MIN_PRODUCTION_JWT_SECRET_LENGTH} characters, which production does not allow",
+            )
+        )
+        return targets
+    if probes.token_url:
+        mint = JwtMint(
+            secret=secret, app_id=jitsi.jwt.app_id, audience=jitsi.jwt.audience, subject=jitsi.domain or "*"
+        )
+        targets.append(HttpCheck("jwt", probes.token_url, token=mint))
+    return targets
+
+
+def build_targets(
+    platform: Platform,
+    secrets: Mapping[str, Mapping[str, str]],
+    *,
+    tls: TlsOptions = DEFAULT_TLS,
+    timeout_seconds: float = DEFAULT_PROBE_TIMEOUT_SECONDS,
+) -> ProbeTargets:
+    """Every probe of a platform. `secrets` maps Secret name -> key -> decoded value."""
+    return ProbeTargets(
+        targets=(*jitsi_targets(platform, secrets), *coturn_targets(platform, secrets)),
+        tls=tls,
+        timeout_seconds=timeout_seconds,
+    )
