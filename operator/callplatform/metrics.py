@@ -1,0 +1,316 @@
+"""Every metric the operator exports, on prometheus_client's default registry.
+
+Label values are bounded: namespace, platform, component, probe, reason, rule,
+severity, condition type and status, outcome. Never a user, room, call id or
+secret. `forget_platform` removes every series of a deleted platform, so the
+series count follows the number of live platforms.
+
+The catalogue, with the alerts that use each metric, is in docs/metrics.md.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections import Counter as Tally
+from collections.abc import Callable, Mapping, Sequence
+from typing import Protocol, cast
+
+from prometheus_client import Counter, Gauge, Histogram, disable_created_metrics
+from prometheus_client.metrics import MetricWrapperBase
+
+from callplatform import __version__
+from callplatform.findings import Finding
+
+RECONCILE_RESULTS = ("success", "error", "blocked", "requeued")
+MIGRATION_OUTCOMES = ("succeeded", "failed")
+CONDITION_STATUSES = ("True", "False", "Unknown")
+OTHER = "other"
+
+# Probe and call-duration buckets are deliberately few: every bucket is one
+# series per platform and probe, and a scrape of 500 platforms must stay fast.
+PROBE_DURATION_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+RECONCILE_DURATION_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+CALL_DURATION_BUCKETS = (30.0, 60.0, 300.0, 600.0, 900.0, 1800.0, 2700.0, 3600.0, 5400.0, 7200.0, 14400.0)
+
+# `_created` series double the counter and histogram series and nothing here uses them.
+cast(Callable[[], None], disable_created_metrics)()
+
+PLATFORM = ("namespace", "platform")
+PROBE = (*PLATFORM, "component", "probe")
+
+# --- operator --------------------------------------------------------------
+BUILD_INFO = Gauge(
+    "callplatform_build_info",
+    "Always 1 while the operator runs; the OperatorAbsent alert fires when it disappears.",
+    ["version"],
+)
+RECONCILES = Counter(
+    "callplatform_reconciles_total",
+    "Reconciles of a CallPlatform, by result (success, error, blocked, requeued).",
+    [*PLATFORM, "result"],
+)
+RECONCILE_DURATION = Histogram(
+    "callplatform_reconcile_duration_seconds",
+    "Wall time of one reconcile, all platforms.",
+    buckets=RECONCILE_DURATION_BUCKETS,
+)
+API_ERRORS = Counter(
+    "callplatform_kubernetes_api_errors_total",
+    "Failed Kubernetes API requests, by operation (apply, patch_status, read_secret, ...).",
+    ["operation"],
+)
+PLATFORM_CONDITION = Gauge(
+    "callplatform_platform_condition",
+    "1 for the current status of each condition type of a CallPlatform, 0 for the other statuses.",
+    [*PLATFORM, "type", "status"],
+)
+FINDINGS = Gauge(
+    "callplatform_validation_findings",
+    "Production-rule findings of a CallPlatform at its last reconcile, by rule and severity.",
+    [*PLATFORM, "rule", "severity"],
+)
+MIGRATIONS = Counter(
+    "callplatform_migration_jobs_total",
+    "Finished database migration Jobs, by outcome (succeeded, failed).",
+    [*PLATFORM, "outcome"],
+)
+MIGRATION_FAILING = Gauge(
+    "callplatform_migration_failing",
+    "1 while the most recent migration Job of the platform failed, 0 once one succeeded.",
+    list(PLATFORM),
+)
+
+# --- probes ----------------------------------------------------------------
+PROBE_SUCCESS = Gauge(
+    "callplatform_probe_success",
+    "1 if the last probe succeeded, 0 if it failed.",
+    list(PROBE),
+)
+PROBE_DURATION = Histogram(
+    "callplatform_probe_duration_seconds",
+    "Duration of probes, successful or not.",
+    list(PROBE),
+    buckets=PROBE_DURATION_BUCKETS,
+)
+PROBE_FAILURES = Counter(
+    "callplatform_probe_failures_total",
+    "Failed probes, by reason (timeout, refused, tls_error, auth_failed, ...).",
+    [*PROBE, "reason"],
+)
+PROBE_LAST_SUCCESS = Gauge(
+    "callplatform_probe_last_success_timestamp_seconds",
+    "Unix time of the last successful probe.",
+    list(PROBE),
+)
+PROBE_CERT_EXPIRY = Gauge(
+    "callplatform_probe_certificate_expiry_timestamp_seconds",
+    "Unix time when the TLS certificate the probe saw expires (notAfter).",
+    list(PROBE),
+)
+
+# --- call lifecycle (written by callplatform.calls_db) ---------------------
+CALLS_ACTIVE = Gauge(
+    "callplatform_calls_active",
+    "Calls started and not ended, at the last successful collection.",
+    list(PLATFORM),
+)
+CALL_PARTICIPANTS_ACTIVE = Gauge(
+    "callplatform_call_participants_active",
+    "Participants in active calls, at the last successful collection.",
+    list(PLATFORM),
+)
+CALLS_STARTED = Counter(
+    "callplatform_calls_started_total",
+    "Calls started, counted once each since the operator began watching the platform's database.",
+    list(PLATFORM),
+)
+CALLS_ENDED = Counter(
+    "callplatform_calls_ended_total",
+    "Calls ended, counted once each since the operator began watching the platform's database.",
+    list(PLATFORM),
+)
+CALL_DURATION = Histogram(
+    "callplatform_call_duration_seconds",
+    "Duration of ended calls, observed once per call when it ends.",
+    list(PLATFORM),
+    buckets=CALL_DURATION_BUCKETS,
+)
+CALLS_DATABASE_UP = Gauge(
+    "callplatform_calls_database_up",
+    "1 if the last call-metrics collection from the platform's database succeeded, else 0.",
+    list(PLATFORM),
+)
+CALLS_DATABASE_LAST_SUCCESS = Gauge(
+    "callplatform_calls_database_last_success_timestamp_seconds",
+    "Unix time of the last successful call-metrics collection; call gauges are as old as this.",
+    list(PLATFORM),
+)
+CALLS_COLLECTION_DURATION = Gauge(
+    "callplatform_calls_collection_duration_seconds",
+    "Wall time of the last call-metrics collection, successful or not.",
+    list(PLATFORM),
+)
+CALLS_DATABASE_ERRORS = Counter(
+    "callplatform_calls_database_errors_total",
+    "Failed call-metrics collections, by reason (connection, timeout, undefined_table, ...).",
+    [*PLATFORM, "reason"],
+)
+
+PLATFORM_METRICS: tuple[MetricWrapperBase, ...] = (
+    RECONCILES,
+    PLATFORM_CONDITION,
+    FINDINGS,
+    MIGRATIONS,
+    MIGRATION_FAILING,
+    PROBE_SUCCESS,
+    PROBE_DURATION,
+    PROBE_FAILURES,
+    PROBE_LAST_SUCCESS,
+    PROBE_CERT_EXPIRY,
+    CALLS_ACTIVE,
+    CALL_PARTICIPANTS_ACTIVE,
+    CALLS_STARTED,
+    CALLS_ENDED,
+    CALL_DURATION,
+    CALLS_DATABASE_UP,
+    CALLS_DATABASE_LAST_SUCCESS,
+    CALLS_COLLECTION_DURATION,
+    CALLS_DATABASE_ERRORS,
+)
+
+BUILD_INFO.labels(version=__version__).set(1)
+
+
+class ProbeOutcome(Protocol):
+    """What record_probe reads from the health monitor's ProbeResult."""
+
+    @property
+    def component(self) -> str: ...
+    @property
+    def probe(self) -> str: ...
+    @property
+    def success(self) -> bool: ...
+    @property
+    def reason(self) -> str: ...
+    @property
+    def duration_seconds(self) -> float: ...
+    @property
+    def cert_not_after(self) -> float | None: ...
+
+
+class BoundedLabel:
+    """Passes through short identifier-like values, up to `limit` distinct ones; the rest become "other".
+
+    A label fed from code we do not own (probe reasons, rule ids, operation names)
+    stays bounded even if that code starts producing free text.
+    """
+
+    _SHAPE = re.compile(r"[A-Za-z][A-Za-z0-9_.-]{0,39}")
+
+    def __init__(self, limit: int) -> None:
+        self._limit = limit
+        self._seen: set[str] = set()
+        self._lock = threading.Lock()
+
+    def __call__(self, value: str) -> str:
+        if not self._SHAPE.fullmatch(value):
+            return OTHER
+        with self._lock:
+            if value in self._seen:
+                return value
+            if len(self._seen) >= self._limit:
+                return OTHER
+            self._seen.add(value)
+            return value
+
+
+_component_label = BoundedLabel(8)
+_probe_label = BoundedLabel(32)
+_reason_label = BoundedLabel(64)
+_rule_label = BoundedLabel(200)
+_condition_label = BoundedLabel(32)
+_operation_label = BoundedLabel(64)
+
+
+def _choice(value: str, allowed: Sequence[str]) -> str:
+    return value if value in allowed else OTHER
+
+
+def record_reconcile(namespace: str, platform: str, result: str, duration_seconds: float) -> None:
+    RECONCILES.labels(namespace, platform, _choice(result, RECONCILE_RESULTS)).inc()
+    RECONCILE_DURATION.observe(max(duration_seconds, 0.0))
+
+
+def record_api_error(operation: str) -> None:
+    API_ERRORS.labels(_operation_label(operation)).inc()
+
+
+class _LabelSetsByPlatform:
+    """The extra label values each platform last set on a gauge, so stale series can be removed
+    without a moment in which a concurrent scrape sees none."""
+
+    def __init__(self, gauge: Gauge) -> None:
+        self._gauge = gauge
+        self._current: dict[tuple[str, str], set[tuple[str, ...]]] = {}
+        self._lock = threading.Lock()
+
+    def replace(self, namespace: str, platform: str, values: Mapping[tuple[str, ...], float]) -> None:
+        with self._lock:
+            for extra, value in values.items():
+                self._gauge.labels(namespace, platform, *extra).set(value)
+            stale = self._current.get((namespace, platform), set()) - values.keys()
+            for extra in stale:
+                self._gauge.remove(namespace, platform, *extra)
+            self._current[(namespace, platform)] = set(values)
+
+    def forget(self, namespace: str, platform: str) -> None:
+        with self._lock:
+            self._current.pop((namespace, platform), None)
+
+
+_conditions_by_platform = _LabelSetsByPlatform(PLATFORM_CONDITION)
+_findings_by_platform = _LabelSetsByPlatform(FINDINGS)
+
+
+def set_platform_conditions(namespace: str, platform: str, conditions: Mapping[str, str]) -> None:
+    """One series per condition type and status: 1 for the current status, 0 for the others."""
+    values: dict[tuple[str, ...], float] = {}
+    for condition_type, current in conditions.items():
+        label = _condition_label(condition_type)
+        for status in CONDITION_STATUSES:
+            values[(label, status)] = 1 if status == current else 0
+    _conditions_by_platform.replace(namespace, platform, values)
+
+
+def set_findings(namespace: str, platform: str, findings: Sequence[Finding]) -> None:
+    """Replace the platform's finding counts; rules no longer broken disappear."""
+    counts = Tally((_rule_label(f.rule), str(f.severity)) for f in findings)
+    _findings_by_platform.replace(namespace, platform, {key: float(n) for key, n in counts.items()})
+
+
+def record_migration(namespace: str, platform: str, outcome: str) -> None:
+    MIGRATIONS.labels(namespace, platform, _choice(outcome, MIGRATION_OUTCOMES)).inc()
+    if outcome in MIGRATION_OUTCOMES:
+        MIGRATION_FAILING.labels(namespace, platform).set(1 if outcome == "failed" else 0)
+
+
+def record_probe(namespace: str, platform: str, result: ProbeOutcome) -> None:
+    labels = (namespace, platform, _component_label(result.component), _probe_label(result.probe))
+    PROBE_SUCCESS.labels(*labels).set(1 if result.success else 0)
+    PROBE_DURATION.labels(*labels).observe(max(result.duration_seconds, 0.0))
+    if result.success:
+        PROBE_LAST_SUCCESS.labels(*labels).set_to_current_time()
+    else:
+        PROBE_FAILURES.labels(*labels, _reason_label(result.reason or "unknown")).inc()
+    if result.cert_not_after is not None:
+        PROBE_CERT_EXPIRY.labels(*labels).set(result.cert_not_after)
+
+
+def forget_platform(namespace: str, platform: str) -> None:
+    """Remove every series of a deleted platform, call metrics included."""
+    _conditions_by_platform.forget(namespace, platform)
+    _findings_by_platform.forget(namespace, platform)
+    selector = {"namespace": namespace, "platform": platform}
+    for metric in PLATFORM_METRICS:
+        metric.remove_by_labels(selector)
