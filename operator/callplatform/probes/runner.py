@@ -18,7 +18,7 @@ from callplatform.probes.targets import (
     TurnBindingTarget,
     target_component,
 )
-from callplatform.probes.tls import TlsOptions
+from callplatform.probes.tls import TlsOptions, warm_context
 from callplatform.probes.turn import RELEASE_BUDGET_SECONDS, probe_allocate, probe_binding
 
 log = logging.getLogger(__name__)
@@ -81,6 +81,8 @@ async def run_targets(
     targets: ProbeTargets, http: HttpProber, *, semaphore: asyncio.Semaphore | None = None
 ) -> list[ProbeResult]:
     """All probes of one platform concurrently, each holding a slot of `semaphore` while it runs."""
+
+    await warm_context(targets.tls)
 
     async def one(target: ProbeTarget) -> ProbeResult:
         async with _maybe(semaphore):

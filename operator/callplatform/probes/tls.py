@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import ssl
 from dataclasses import dataclass
 from functools import lru_cache
@@ -29,6 +30,16 @@ def client_context(options: TlsOptions) -> ssl.SSLContext:
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
     return context
+
+
+_warmed: set[TlsOptions] = set()
+
+
+async def warm_context(options: TlsOptions) -> None:
+    """Build the context in a worker thread the first time: loading a trust store takes ~0.3 s."""
+    if options not in _warmed:
+        await asyncio.to_thread(client_context, options)
+        _warmed.add(options)
 
 
 def cert_not_after(der: bytes | None) -> float | None:
