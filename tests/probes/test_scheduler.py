@@ -144,6 +144,21 @@ async def test_on_change_only_on_transitions_and_status_stays_put() -> None:
             await scheduler.stop()
 
 
+async def test_a_plain_function_works_as_on_change() -> None:
+    registry = HealthRegistry()
+    calls: list[str] = []
+    scheduler = ProbeScheduler(
+        registry, on_change=lambda ns, name: calls.append(name), first_round_spread_seconds=0
+    )
+    async with serving() as stub:
+        await scheduler.start()
+        try:
+            scheduler.upsert("ns", "sync", ProbeTargets((HttpCheck("web", f"{stub.base_url}/"),)), 30)
+            await eventually(lambda: calls == ["sync"], 5, "the plain callback")
+        finally:
+            await scheduler.stop()
+
+
 async def test_global_concurrency_limit_and_a_responsive_loop() -> None:
     in_flight = 0
     peak = 0

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import logging
 import random
 import time
@@ -28,7 +29,7 @@ DEFAULT_CONCURRENCY = 64
 JITTER_FRACTION = 0.1
 MIN_INTERVAL_SECONDS = 1.0
 
-OnChange = Callable[[str, str], Awaitable[None]]
+OnChange = Callable[[str, str], Awaitable[None] | None]  # a coroutine function, or a plain function
 Record = Callable[[str, str, ProbeResult], None]
 
 
@@ -194,6 +195,8 @@ class ProbeScheduler:
                     log.exception("recording a probe result of %s/%s failed", namespace, name)
         if changed and self._on_change is not None:
             try:
-                await self._on_change(namespace, name)
+                outcome = self._on_change(namespace, name)
+                if inspect.isawaitable(outcome):
+                    await outcome
             except Exception:
                 log.exception("health change callback for %s/%s failed", namespace, name)
