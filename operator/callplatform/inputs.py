@@ -12,7 +12,7 @@ import base64
 import binascii
 import io
 import sys
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Hashable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
@@ -116,13 +116,18 @@ def load_env_file(path: str, stdin: TextIO | None = None) -> dict[str, str]:
 def _read_sources(paths: Sequence[str], stdin: TextIO | None) -> Iterator[tuple[str, str]]:
     for path in paths:
         if path != STDIN and Path(path).is_dir():
-            files = sorted(
-                p
-                for p in Path(path).rglob("*")
-                if p.suffix in MANIFEST_SUFFIXES
-                and p.is_file()
-                and not any(part.startswith(".") for part in p.relative_to(path).parts)
-            )
+            try:
+                files = sorted(
+                    p
+                    for p in Path(path).rglob("*")
+                    if p.suffix in MANIFEST_SUFFIXES
+                    and p.is_file()
+                    and not any(part.startswith(".") for part in p.relative_to(path).parts)
+                )
+            except OSError as exc:
+                raise InputError(
+                    path, None, f"cannot be listed: {exc.strerror or type(exc).__name__}"
+                ) from None
             for file in files:
                 yield _read(str(file), stdin)
         else:
@@ -158,13 +163,22 @@ def _documents(source: str, text: str) -> Iterator[_Document]:
     for node in nodes:
         try:
             obj = _construct(node, constructor, {}, set())
-        except (yaml.YAMLError, TypeError):  # TypeError: an unhashable (mapping) key
-            raise InputError(source, node.start_mark.line + 1, "invalid YAML value") from None
+        except _InvalidValue as exc:
+            raise InputError(source, exc.line, "invalid YAML value") from None
+        except RecursionError:
+            raise InputError(
+                source, node.start_mark.line + 1, "invalid YAML value: nested too deeply"
+            ) from None
         yield from _objects(source, obj, node)
 
 
 _STR, _NULL, _BOOL = "tag:yaml.org,2002:str", "tag:yaml.org,2002:null", "tag:yaml.org,2002:bool"
 _MERGE = "tag:yaml.org,2002:merge"
+
+
+class _InvalidValue(Exception):
+    def __init__(self, line: int) -> None:
+        self.line = line
 
 
 def _construct(node: Node, constructor: SafeConstructor, done: dict[int, Any], active: set[int]) -> Any:
@@ -174,8 +188,8 @@ def _construct(node: Node, constructor: SafeConstructor, done: dict[int, Any], a
     key = id(node)
     if key in done:
         return done[key]
-    if key in active:
-        raise yaml.constructor.ConstructorError(None, None, "recursive alias", node.start_mark)
+    if key in active:  # a recursive alias
+        raise _InvalidValue(node.start_mark.line + 1)
     value: Any
     if isinstance(node, ScalarNode):
         if node.tag == _STR:
@@ -185,22 +199,31 @@ def _construct(node: Node, constructor: SafeConstructor, done: dict[int, Any], a
         elif node.tag == _BOOL:
             value = node.value.lower() in ("yes", "true", "on")
         else:
-            value = constructor.construct_object(node, deep=True)
+            value = _construct_with_pyyaml(node, constructor)
     elif isinstance(node, MappingNode) and not any(k.tag == _MERGE for k, _ in node.value):
         active.add(key)
-        value = {
-            _construct(k, constructor, done, active): _construct(v, constructor, done, active)
-            for k, v in node.value
-        }
+        value = {}
+        for k, v in node.value:
+            name = _construct(k, constructor, done, active)
+            if not isinstance(name, Hashable):
+                raise _InvalidValue(k.start_mark.line + 1)
+            value[name] = _construct(v, constructor, done, active)
         active.discard(key)
     elif isinstance(node, SequenceNode):
         active.add(key)
         value = [_construct(item, constructor, done, active) for item in node.value]
         active.discard(key)
     else:
-        value = constructor.construct_document(node)
+        value = _construct_with_pyyaml(node, constructor)
     done[key] = value
     return value
+
+
+def _construct_with_pyyaml(node: Node, constructor: SafeConstructor) -> Any:
+    try:
+        return constructor.construct_document(node)
+    except (yaml.YAMLError, ValueError, TypeError, OverflowError):  # e.g. a 13th month, a mapping as key
+        raise _InvalidValue(node.start_mark.line + 1) from None
 
 
 def _objects(source: str, obj: Any, node: Node) -> Iterator[_Document]:

@@ -89,6 +89,11 @@ def test_examples_load() -> None:
         ("a: 1\nb: [1, 2\nc: 3\n", 3, "invalid YAML"),
         ("kind: Secret\n\tapiVersion: v1\n", 2, "invalid YAML"),
         ("a: 1\n---\nkey: 'unterminated\n", 4, "invalid YAML"),
+        ("a: 1\nb:\n  c: 2001-13-45\n", 3, "invalid YAML value"),
+        ("a: !!python/name:os.system ''\n", 1, "invalid YAML value"),
+        ("? [a, b]\n: 1\n", 1, "invalid YAML value"),
+        ("a: " + "[" * 999 + "]" * 999 + "\n", 1, "invalid YAML value: nested too deeply"),
+        ("a: " + "[" * 1200 + "]" * 1200 + "\n", 1, "invalid YAML: exceeded maximum nesting depth"),
     ],
 )
 def test_malformed_yaml_names_file_and_line(
