@@ -35,6 +35,8 @@ def test_crd_is_served_with_short_name_and_categories(kube_cluster: Any, crd_ins
     assert crd["status"]["acceptedNames"]["categories"] == ["callplatforms", "calls"]
     resources = kube_cluster.kubectl("api-resources", "--api-group=callplatform.io", "-o", "wide").stdout
     assert "callplatforms" in resources and "cp" in resources
+    explained = kube_cluster.kubectl("explain", "cp.spec.turn.relay.maxPort").stdout
+    assert "Highest UDP relay port" in explained
 
 
 def test_examples_are_accepted_and_printer_columns_are_shown(
