@@ -125,13 +125,15 @@ def main() -> None:
         generate(directory, args.files)
         n = args.files
 
-        full_best, full_cpu, findings = best_of(args.repeat, lambda: collect_findings([tmp], [], None))
+        full_best, full_cpu, findings = best_of(args.repeat, lambda: collect_findings([tmp], [], None)[0])
         assert isinstance(findings, list)
 
         fast_loader = inputs._Loader
         inputs._Loader = yaml.SafeLoader
         try:
-            py_best, py_cpu, _ = best_of(max(1, args.repeat // 2), lambda: collect_findings([tmp], [], None))
+            py_best, py_cpu, _ = best_of(
+                max(1, args.repeat // 2), lambda: collect_findings([tmp], [], None)[0]
+            )
         finally:
             inputs._Loader = fast_loader
 

@@ -128,3 +128,35 @@ def test_console_script_never_prints_a_traceback(write_file: WriteFile) -> None:
         assert result.returncode == 2, result.stderr
         assert "Traceback" not in result.stderr
         assert result.stderr.count("\n") == 1
+
+
+def test_allow_missing_secrets_checks_the_spec_and_the_secrets_present(
+    capsys: pytest.CaptureFixture[str], write_file: WriteFile
+) -> None:
+    """For pipelines that keep Secrets out of Git: no CP010 for absent Secrets, a note on stderr."""
+    text = (EXAMPLES / "production.yaml").read_text().split("---\n", 1)[1]  # the CallPlatform alone
+    path = write_file("platform.yaml", text)
+    code, out, _ = run_cli(capsys, str(path))
+    assert code == 1
+    assert "CP010" in out
+
+    code, out, err = run_cli(capsys, "--allow-missing-secrets", str(path))
+    assert code == 0
+    assert "CP010" not in out
+    assert "note: CallPlatform production" in err and "'calls-secrets' not in the inputs" in err
+
+    broken = write_file(
+        "broken.yaml", text.replace("publicHost: meet.example.com", "publicHost: meet.example.com:443")
+    )
+    code, out, _ = run_cli(capsys, "--allow-missing-secrets", str(broken))
+    assert code == 1
+    assert "CP007" in out
+
+
+def test_allow_missing_secrets_still_checks_secrets_that_are_present(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, out, err = run_cli(capsys, "--allow-missing-secrets", str(EXAMPLES / "broken.yaml"))
+    assert code == 1
+    assert {"CP001", "CP004", "CP010"} <= {line.split()[1] for line in out.splitlines()[:-1]}
+    assert err == ""

@@ -41,6 +41,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--format", choices=("text", "json"), default="text", help="output format")
     parser.add_argument("--strict", action="store_true", help="fail (exit 1) on warnings too")
+    parser.add_argument(
+        "--allow-missing-secrets",
+        action="store_true",
+        help="Secrets absent from the inputs (kept out of Git) are assumed to exist: no CP010 for them, "
+        "and their values are not checked; Secrets that are in the inputs are checked as usual",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -52,6 +58,8 @@ def run(args: argparse.Namespace) -> int:
         strict=args.strict,
         stdout=sys.stdout,
         stdin=sys.stdin,
+        allow_missing_secrets=args.allow_missing_secrets,
+        stderr=sys.stderr,
     )
 
 
@@ -63,22 +71,32 @@ def validate(
     strict: bool,
     stdout: TextIO,
     stdin: TextIO | None = None,
+    allow_missing_secrets: bool = False,
+    stderr: TextIO | None = None,
 ) -> int:
     """Judge every input and print the findings; the exit code as documented above."""
     if not paths and not env_files:
         raise UsageError("give at least one PATH or --env-file FILE")
     if sum(1 for p in [*paths, *env_files] if p == "-") > 1:
         raise UsageError("stdin ('-') can be read only once")
-    findings = collect_findings(paths, env_files, environment, stdin)
+    findings, unchecked = collect_findings(paths, env_files, environment, stdin, allow_missing_secrets)
+    for note in unchecked:
+        print(f"note: {note}", file=stderr or sys.stderr)
     stdout.write(format_json(findings) if output_format == "json" else format_text(findings))
     counts = count_by_severity(findings)
     return 1 if counts["errors"] or (strict and counts["warnings"]) else 0
 
 
 def collect_findings(
-    paths: Sequence[str], env_files: Sequence[str], environment: str | None, stdin: TextIO | None = None
-) -> list[Finding]:
+    paths: Sequence[str],
+    env_files: Sequence[str],
+    environment: str | None,
+    stdin: TextIO | None = None,
+    allow_missing_secrets: bool = False,
+) -> tuple[list[Finding], list[str]]:
+    """Findings for every input, and notes on Secrets whose values could not be checked."""
     findings: list[Finding] = []
+    unchecked: list[str] = []
     try:
         if paths:
             loaded = load_manifests(paths, stdin)
@@ -86,16 +104,23 @@ def collect_findings(
                 raise UsageError(f"{', '.join(paths)}: no CallPlatform (apiVersion callplatform.io/*) found")
             for item in loaded:
                 where = f"{item.platform.object_ref} ({item.location})"
-                findings.extend(
-                    replace(f, object=where) for f in check_platform(item.platform, item.secrets, environment)
+                judged = check_platform(
+                    item.platform, item.secrets, environment, allow_missing_secrets=allow_missing_secrets
                 )
+                findings.extend(replace(f, object=where) for f in judged)
+                absent = sorted(item.platform.secret_names() - set(item.secrets))
+                if allow_missing_secrets and absent:
+                    names = ", ".join(repr(name) for name in absent)
+                    unchecked.append(
+                        f"{where}: Secret(s) {names} not in the inputs; their values were not checked"
+                    )
         for env_file in env_files:
             variables = load_env_file(env_file, stdin)
             source = "env file <stdin>" if env_file == "-" else f"env file {env_file}"
             findings.extend(check_env(variables, environment or "production", source))
     except InputError as exc:
         raise UsageError(str(exc)) from None
-    return findings
+    return findings, unchecked
 
 
 def format_text(findings: Sequence[Finding]) -> str:

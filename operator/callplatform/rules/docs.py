@@ -38,6 +38,10 @@ when either has no namespace), or dotenv files with the checklist's variables: `
 `ALLOW_DEMO_SEED`. `--environment` overrides `spec.environment`; env files default to
 production.
 
+Where Secrets are kept out of Git, `--allow-missing-secrets` takes a Secret that is not among
+the inputs to exist: it gets no CP010, its values are not checked, and a note on stderr names
+it. Secrets that are among the inputs are checked as usual; the operator always checks them all.
+
 Exit codes: 0 no error (warnings allowed unless `--strict`), 1 at least one error (or warning
 with `--strict`), 2 usage errors and input that cannot be read or parsed, reported as
 `file:line: problem` without quoting the file's content.

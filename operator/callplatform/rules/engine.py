@@ -54,6 +54,7 @@ class _Value:
 class _Collector:
     object: str
     environment: str
+    allow_missing_secrets: bool = False
     findings: list[Finding] = field(default_factory=list)
 
     def add(self, rule_id: str, field_path: str, message: str) -> None:
@@ -80,10 +81,20 @@ class _Checklist:
     demo_seed_field: str
 
 
-def check_platform(platform: Platform, secrets: Secrets, environment: str | None = None) -> list[Finding]:
-    """Every finding for a CallPlatform, given the Secrets of its namespace."""
+def check_platform(
+    platform: Platform,
+    secrets: Secrets,
+    environment: str | None = None,
+    *,
+    allow_missing_secrets: bool = False,
+) -> list[Finding]:
+    """Every finding for a CallPlatform, given the Secrets of its namespace.
+
+    With `allow_missing_secrets`, a Secret absent from `secrets` is taken to exist elsewhere (a
+    pipeline that keeps Secrets out of Git): no CP010, and its values are not judged.
+    """
     env = environment if environment is not None else platform.environment
-    out = _Collector(platform.object_ref, env)
+    out = _Collector(platform.object_ref, env, allow_missing_secrets)
     try:
         lookup = _as_lookup(secrets)
         _check_environment(out, env, "--environment" if environment is not None else "spec.environment")
@@ -144,6 +155,8 @@ def _resolve(
         out.add("CP011", path, f"{path} needs both a Secret name and a key.")
         return _Value(path, source, None, absent_is_missing=False)
     data = lookup(ref.name)
+    if data is None and out.allow_missing_secrets:
+        return _Value(path, source, None, absent_is_missing=False)
     if data is None:
         out.add(
             "CP010",
