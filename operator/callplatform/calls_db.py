@@ -244,14 +244,15 @@ class CallMetricsCollector:
             try:
                 async with asyncio.timeout(self._settings.cycle_timeout_seconds):
                     snapshot = await self._read(entry)
+                # Only after the whole read succeeded: a failure part-way counts nothing.
+                self._apply(entry, snapshot)
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:
+            except Exception as exc:  # the loop must outlive anything a foreign database does
                 self._record_failure(entry, failure_reason(exc))
                 return False
             finally:
                 metrics.CALLS_COLLECTION_DURATION.labels(*labels).set(time.monotonic() - began)
-            self._apply(entry, snapshot)
         return True
 
     def _record_failure(self, entry: _Platform, reason: str) -> None:

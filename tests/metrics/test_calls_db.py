@@ -403,3 +403,26 @@ def test_planner_uses_the_recommended_indexes(call_db: CallDatabase) -> None:
             )
             assert "Seq Scan" not in plan, f"{field}:\n{plan}"
             assert "callLog_" in plan, f"{field}:\n{plan}"
+
+
+async def test_upsert_is_idempotent_and_a_new_source_starts_afresh() -> None:
+    ns, name = new_platform()
+    collector = CallMetricsCollector(settings=FAST)
+    collector.upsert(ns, name, "postgresql://a@127.0.0.1:1/x", SPEC)
+    first = collector._platforms[(ns, name)]
+    collector.upsert(ns, name, "postgresql://a@127.0.0.1:1/x", SPEC)
+    assert collector._platforms[(ns, name)] is first
+    collector.upsert(ns, name, "postgresql://b@127.0.0.1:1/x", SPEC)
+    assert collector._platforms[(ns, name)] is not first
+    collector.upsert(ns, name, "postgresql://b@127.0.0.1:1/x", CallLogSpec(table="calls"))
+    assert collector._platforms[(ns, name)].call_log.table == "calls"
+    assert collector.platforms() == [(ns, name)]
+    assert not collector.is_alive()  # not started
+    await collector.start()
+    assert collector.is_alive()
+    collector.remove(ns, name)
+    assert collector.platforms() == []
+    await collector.stop()
+    assert not collector.is_alive()
+    with pytest.raises(KeyError):
+        await collector.collect_once(ns, name)
