@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from callplatform.model import parse_platform
 from callplatform.probes.credentials import RestAuth, StaticAuth
 from callplatform.probes.jitsi import HttpCheck
@@ -12,6 +14,7 @@ from callplatform.probes.targets import (
     build_targets,
     target_component,
 )
+from callplatform.probes.tls import TlsOptions
 
 from .platforms import platform_manifest
 
@@ -134,3 +137,13 @@ def test_empty_hosts_are_not_configured() -> None:
         ("jitsi", "web", "not_configured"),
         ("coturn", "udp", "not_configured"),
     ]
+
+
+def test_tls_settings_come_from_the_environment_unless_given(monkeypatch: pytest.MonkeyPatch) -> None:
+    platform = parse_platform(platform_manifest())
+    monkeypatch.setenv("CALLPLATFORM_PROBE_CA_FILE", "/etc/callplatform/ca.pem")
+    monkeypatch.setenv("CALLPLATFORM_PROBE_INSECURE", "false")
+    assert build_targets(platform, SECRETS).tls == TlsOptions(ca_file="/etc/callplatform/ca.pem")
+    assert build_targets(platform, SECRETS, tls=TlsOptions(insecure=True)).tls == TlsOptions(insecure=True)
+    monkeypatch.setenv("CALLPLATFORM_PROBE_INSECURE", "1")
+    assert build_targets(platform, SECRETS).tls.insecure

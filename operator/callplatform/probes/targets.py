@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from callplatform.model import Platform, SecretKeyRef
 from callplatform.probes.credentials import RestAuth, StaticAuth, TurnAuth
 from callplatform.probes.jitsi import HttpCheck, JwtMint
-from callplatform.probes.tls import DEFAULT_TLS, TlsOptions
+from callplatform.probes.tls import DEFAULT_TLS, TlsOptions, tls_from_environment
 from callplatform.probes.turn import TurnEndpoint
 
 MIN_PRODUCTION_JWT_SECRET_LENGTH = 32
@@ -155,12 +155,15 @@ def build_targets(
     platform: Platform,
     secrets: Mapping[str, Mapping[str, str]],
     *,
-    tls: TlsOptions = DEFAULT_TLS,
+    tls: TlsOptions | None = None,
     timeout_seconds: float = DEFAULT_PROBE_TIMEOUT_SECONDS,
 ) -> ProbeTargets:
-    """Every probe of a platform. `secrets` maps Secret name -> key -> decoded value."""
+    """Every probe of a platform. `secrets` maps Secret name -> key -> decoded value.
+
+    Without `tls`, the operator-wide settings from the environment apply (`tls_from_environment`).
+    """
     return ProbeTargets(
         targets=(*jitsi_targets(platform, secrets), *coturn_targets(platform, secrets)),
-        tls=tls,
+        tls=tls if tls is not None else tls_from_environment(),
         timeout_seconds=timeout_seconds,
     )

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import ssl
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -30,6 +32,16 @@ def client_context(options: TlsOptions) -> ssl.SSLContext:
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
     return context
+
+
+CA_FILE_ENV = "CALLPLATFORM_PROBE_CA_FILE"
+INSECURE_ENV = "CALLPLATFORM_PROBE_INSECURE"
+
+
+def tls_from_environment(environ: Mapping[str, str] = os.environ) -> TlsOptions:
+    """The operator's probe TLS settings: a private CA bundle, or (for labs) no verification."""
+    insecure = environ.get(INSECURE_ENV, "").strip().lower() in ("1", "true", "yes")
+    return TlsOptions(ca_file=environ.get(CA_FILE_ENV, "").strip(), insecure=insecure)
 
 
 _warmed: set[TlsOptions] = set()
