@@ -242,6 +242,13 @@ class Operator:
         await asyncio.to_thread(self.queue.stop)
 
     def register(self, registry: kopf.OperatorRegistry) -> None:
+        @kopf.on.login(registry=registry)
+        def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
+            # A private registry gets none of kopf's default login handlers: same credentials as
+            # callplatform.kube (in-cluster service account, else the KUBECONFIG context).
+            info: kopf.ConnectionInfo | None = kopf.login_via_client(**kwargs)
+            return info
+
         @kopf.on.startup(registry=registry)
         async def start(settings: kopf.OperatorSettings, **_: Any) -> None:
             await self.startup(settings)
@@ -299,3 +306,5 @@ def configure_settings(settings: kopf.OperatorSettings) -> None:
     settings.posting.level = logging.WARNING
     # Our handlers block on the API (through the work queue), not on kopf's executor.
     settings.execution.max_workers = 4
+    # kopf logs "Handler ... succeeded" at INFO for every watch event of every watched kind.
+    logging.getLogger("kopf.objects").setLevel(logging.WARNING)

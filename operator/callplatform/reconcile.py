@@ -410,7 +410,11 @@ class Reconciler:
                 ConditionState(MIGRATIONS_COMPLETE, TRUE, "MigrationSucceeded", done), True, image, job_name
             )
         previous_image = str(status.get("migratedImage") or "")
-        stays = f"the Deployment stays on {running_image}" if running_image else "no Deployment is created"
+        stays = (
+            f"the Deployment stays on {running_image}"
+            if running_image
+            else "the Deployment is created once it completes"
+        )
         live_job = self.kube.get("batch/v1", "Job", platform.namespace, job_name)
         if live_job is None:
             failed_before = (
