@@ -206,9 +206,13 @@ class Operator:
             ]
 
     def is_healthy(self) -> bool:
-        """Liveness: the workers and the resync are alive, and no pass has been stuck for long."""
+        """Liveness: workers, resync, probe scheduler and call-metrics collector are alive, and no
+        pass has been stuck for long."""
         if not (self.queue.is_alive() and self.resync.is_alive()):
             return False
+        for component in (self.probe_scheduler, self.collector):
+            if component is not None and not component.is_alive():
+                return False
         idle_for = time.monotonic() - self.queue.last_pass_monotonic
         return self.queue.pending() == 0 or idle_for < self.options.stuck_after_seconds
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -239,3 +240,58 @@ def test_deleted_platform_is_forgotten(kube: FakeKube) -> None:
     result = reconciler.reconcile(NS, "missing")
     assert not result.found
     assert gone == [(NS, "missing")]
+
+
+@dataclass(frozen=True)
+class _Health:
+    healthy: bool
+    reason: str
+    message: str
+    checked_at: float = 0.0
+
+
+def _monitored(kube: FakeKube, health: dict[str, _Health | None]) -> Reconciler:
+    reconciler = Reconciler(
+        kube,  # type: ignore[arg-type]
+        health=lambda namespace, name, component: health.get(component),
+        clock=Clock(),
+    )
+    manifest = platform_manifest(namespace=NS)
+    manifest["spec"]["monitoring"]["enabled"] = True
+    kube.put(secret_manifest(STRONG_SECRETS, namespace=NS))
+    kube.put(manifest)
+    reconciler.reconcile(NS, "calls")
+    kube.finish_job("calls-migrate-", NS, succeeded=True)
+    reconciler.reconcile(NS, "calls")
+    kube.make_deployment_available(NS, "calls-calls")
+    reconciler.reconcile(NS, "calls")
+    return reconciler
+
+
+def test_health_awaiting_first_probe_keeps_the_platform_not_ready(kube: FakeKube) -> None:
+    _monitored(kube, {})
+    conditions = _conditions(kube)
+    assert conditions["JitsiHealthy"]["status"] == "Unknown"
+    assert conditions["JitsiHealthy"]["reason"] == "AwaitingFirstProbe"
+    assert conditions["Ready"]["status"] == "False"
+
+
+def test_health_verdicts_become_conditions_and_gate_ready(kube: FakeKube) -> None:
+    health: dict[str, _Health | None] = {
+        "jitsi": _Health(True, "ProbesSucceeded", "All Jitsi probes passed."),
+        "coturn": _Health(True, "ProbesSucceeded", "All coturn probes passed."),
+    }
+    reconciler = _monitored(kube, health)
+    assert _conditions(kube)["Ready"]["status"] == "True"
+    kube.events.clear()
+    health["coturn"] = _Health(False, "TurnAllocateFailed", "Allocate was refused.")
+    reconciler.reconcile(NS, "calls")
+    conditions = _conditions(kube)
+    assert conditions["CoturnHealthy"]["status"] == "False"
+    assert conditions["CoturnHealthy"]["reason"] == "TurnAllocateFailed"
+    assert conditions["Ready"]["status"] == "False"
+    status = kube.obj("CallPlatform", NS, "calls")["status"]  # type: ignore[index]
+    assert status["health"]["coturn"]["status"] == "False"
+    reasons = {(e["type"], e["reason"]) for e in kube.events}
+    assert ("Warning", "TurnAllocateFailed") in reasons
+    assert ("Warning", "NotReady") in reasons
