@@ -215,13 +215,14 @@ def running_coturn(
     *,
     ports: tuple[int, int, int] | None = None,
     tls: TlsFiles | None = None,
+    relay_ports: int = 40,
 ) -> Iterator[Coturn]:
     require("turnserver", "coturn")
     workdir.mkdir(parents=True, exist_ok=True)
     port, tls_port, cli_port = ports or (free_port(), free_port(), free_port())
     tls = tls or make_self_signed(workdir)
     conf = workdir / "turnserver.conf"
-    conf.write_text(coturn_config(mode, port, tls_port, cli_port, free_port_range(40), tls, workdir))
+    conf.write_text(coturn_config(mode, port, tls_port, cli_port, free_port_range(relay_ports), tls, workdir))
     log_path = workdir / "turnserver.log"
     with log_path.open("ab") as log_file:
         process = subprocess.Popen(["turnserver", "-c", str(conf)], stdout=log_file, stderr=subprocess.STDOUT)

@@ -31,6 +31,7 @@ from callplatform.probes.tls import (
 SOFTWARE = b"callplatform-probe"
 TRANSPORTS = ("udp", "tcp", "tls")
 RELEASE_BUDGET_SECONDS = 1.5  # a Refresh(0) may overrun the probe deadline by this much
+MISMATCH_ATTEMPTS = 3  # a 437 on a fresh socket is retried on another
 
 ERROR_REASONS = {
     401: "auth_failed",
@@ -71,6 +72,13 @@ class ProbeFailure(Exception):
         super().__init__(message)
         self.reason = reason
         self.message = message
+
+
+class AllocationMismatch(ProbeFailure):
+    """437: the server already holds an allocation for this 5-tuple."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__("bad_response", message)
 
 
 class _UdpProtocol(asyncio.DatagramProtocol):
@@ -222,9 +230,10 @@ def _error_code(message: sc.StunMessage) -> tuple[int, str]:
     if value is None:
         return 0, ""
     try:
-        return sc.decode_error_code(value)
+        code, phrase = sc.decode_error_code(value)
     except sc.StunDecodeError:
         return 0, ""
+    return code, phrase.rstrip("\x00").strip()
 
 
 @dataclass(slots=True)
@@ -285,8 +294,10 @@ def _raise_for_error(response: sc.StunMessage, what: str) -> None:
     if response.message_class is sc.MessageClass.SUCCESS:
         return
     code, phrase = _error_code(response)
-    reason = ERROR_REASONS.get(code, "bad_response")
-    raise ProbeFailure(reason, f"{what} rejected: {code} {phrase}".strip())
+    message = f"{what} rejected: {code} {phrase}".strip()
+    if code == 437:
+        raise AllocationMismatch(message)
+    raise ProbeFailure(ERROR_REASONS.get(code, "bad_response"), message)
 
 
 async def turn_allocate(connection: _Connection, credentials: TurnCredentials) -> Allocation:
@@ -305,6 +316,8 @@ async def turn_allocate(connection: _Connection, credentials: TurnCredentials) -
         raise ProbeFailure("bad_response", "server allocated without asking for credentials")
     code, phrase = _error_code(challenge)
     realm, nonce = challenge.get(sc.Attr.REALM), challenge.get(sc.Attr.NONCE)
+    if code == 437:
+        raise AllocationMismatch(f"Allocate answered {code} {phrase}".strip())
     if code != 401 or realm is None or nonce is None:
         raise ProbeFailure(
             ERROR_REASONS.get(code, "bad_response"), f"Allocate answered {code} {phrase}".strip()
@@ -460,9 +473,19 @@ async def probe_allocate(
     outcome: ProbeResult | None = None
     try:
         async with asyncio.timeout(timeout):
-            connection = await _open(endpoint, tls, policy, phases)
-            step = time.monotonic()
-            allocation = await turn_allocate(connection, credentials)
+            for attempt in range(MISMATCH_ATTEMPTS):
+                connection = await _open(endpoint, tls, policy, phases)
+                step = time.monotonic()
+                try:
+                    allocation = await turn_allocate(connection, credentials)
+                    break
+                except AllocationMismatch:
+                    # Our new source port still maps to an allocation being torn down
+                    # (a previous probe's): a fresh socket gets a fresh 5-tuple.
+                    connection.close()
+                    connection = None
+                    if attempt == MISMATCH_ATTEMPTS - 1:
+                        raise
             phases["allocate"] = time.monotonic() - step
     except (Exception, TimeoutError) as exc:
         reason, message = _classify(exc)
