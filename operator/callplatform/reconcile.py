@@ -53,6 +53,7 @@ PROGRESS_REASONS = frozenset(
     {"MigrationRunning", "DeploymentProgressing", "DeploymentNotCreated", "AwaitingFirstProbe"}
 )
 MIGRATION_FAILED = "MigrationFailed"
+BLOCKED_BY_RULES = "BlockedByRules"
 
 
 class ComponentHealthView(Protocol):
@@ -215,8 +216,8 @@ def _health_status(conditions: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
 
 def event_for(transition: Transition) -> tuple[str, str] | None:
     """(type, reason) of the Event a condition transition deserves, or None for no Event."""
-    if transition.status == UNKNOWN:
-        return None
+    if transition.status == UNKNOWN or transition.reason == BLOCKED_BY_RULES:
+        return None  # blocked conditions follow from the RulesFailed Event; one Warning is enough
     if transition.type == READY:
         if transition.status == TRUE:
             return "Normal", "Ready"
@@ -377,7 +378,7 @@ class Reconciler:
         self, platform: Platform, status: Mapping[str, Any], desired: DesiredObjects
     ) -> list[ConditionState]:
         blocked = "Not applied while SecretsValid is False; what already runs keeps running."
-        states = [ConditionState(TURN_CONFIGURED, FALSE, "BlockedByRules", blocked)]
+        states = [ConditionState(TURN_CONFIGURED, FALSE, BLOCKED_BY_RULES, blocked)]
         job = desired.migration_job["metadata"]["name"]
         if status.get("migratedImage") == platform.calls.image and status.get("migrationJob") == job:
             states.append(
@@ -386,7 +387,7 @@ class Reconciler:
                 )
             )
         else:
-            states.append(ConditionState(MIGRATIONS_COMPLETE, FALSE, "BlockedByRules", blocked))
+            states.append(ConditionState(MIGRATIONS_COMPLETE, FALSE, BLOCKED_BY_RULES, blocked))
         return states
 
     def _migrate(

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import bcrypt
 import pytest
 import yaml
 from reconciler_operator import (
@@ -28,7 +29,7 @@ from reconciler_operator import (
 from reconciler_operator import apply as kubectl_apply
 from reconciler_platforms import STRONG_SECRETS, WEAK_JWT_SECRET, platform_manifest, secret_manifest
 
-from callplatform.kube import matches
+from callplatform.kube import decode_secret_data, matches
 from callplatform.model import parse_platform
 from callplatform.render import render_platform
 
@@ -83,10 +84,15 @@ def _create_namespace(cluster: Any, prefix: str) -> str:
 
 @contextlib.contextmanager
 def _platform(
-    cluster: Any, tmp_path: Path, prefix: str, secrets: dict[str, str], image: str = IMAGE
+    cluster: Any,
+    tmp_path: Path,
+    prefix: str,
+    secrets: dict[str, str],
+    image: str = IMAGE,
+    platform: dict[str, Any] | None = None,
 ) -> Iterator[RunningPlatform]:
     namespace = _create_namespace(cluster, prefix)
-    documents = [secret_manifest(secrets), platform_manifest(name=NAME, image=image)]
+    documents = [secret_manifest(secrets), platform or platform_manifest(name=NAME, image=image)]
     manifest_path = tmp_path / f"{prefix}.yaml"
     manifest_path.write_text(yaml.safe_dump_all(documents))
     operator = OperatorProcess(
@@ -265,3 +271,63 @@ def test_operator_restart_mid_rollout_converges_without_duplicate_jobs(
         platform.wait_condition("Ready", "True")
         platform.wait_resyncs(2)
         assert len(migration_jobs()) == 1
+
+
+def test_staging_generates_the_jwt_secret_once_and_seeds_the_demo_once(
+    kube_cluster: Any, crd_installed: str, tmp_path: Path
+) -> None:
+    values = {k: v for k, v in STRONG_SECRETS.items() if k != "JITSI_JWT_SECRET"}
+    values["DEMO_USER_PASSWORD"] = bcrypt.hashpw(b"demo-Password-7xQ2", bcrypt.gensalt(4)).decode()
+    manifest = platform_manifest(name=NAME, environment="staging")
+    manifest["spec"]["jitsi"]["jwt"]["generate"] = True
+    manifest["spec"]["demoSeed"] = {
+        "enabled": True,
+        "passwordSecretRef": {"name": "calls-secrets", "key": "DEMO_USER_PASSWORD"},
+    }
+    with _platform(kube_cluster, tmp_path, "staging", values, platform=manifest) as platform:
+        cluster, ns = platform.cluster, platform.namespace
+        platform.wait_condition("Ready", "True")
+        status = (get_json(cluster, "callplatform", NAME, "-n", ns) or {})["status"]
+        assert status["seededImage"] == IMAGE
+        seeds = (get_json(cluster, "jobs", "-n", ns, "-l", "app.kubernetes.io/component=demo-seed") or {})[
+            "items"
+        ]
+        assert len(seeds) == 1
+        generated = decode_secret_data(get_json(cluster, "secret", f"{NAME}-generated", "-n", ns) or {})
+        assert len(generated["JITSI_JWT_SECRET"]) >= 64
+        env = (get_json(cluster, "deployment", f"{NAME}-calls", "-n", ns) or {})["spec"]["template"]["spec"][
+            "containers"
+        ][0]["env"]
+        jwt = next(e for e in env if e["name"] == "JITSI_JWT_SECRET")
+        assert jwt["valueFrom"]["secretKeyRef"]["name"] == f"{NAME}-generated"
+        assert {"name": "ALLOW_DEMO_SEED", "value": "true"} in env
+        platform.wait_resyncs(3)
+        again = decode_secret_data(get_json(cluster, "secret", f"{NAME}-generated", "-n", ns) or {})
+        assert again == generated
+        seeds = (get_json(cluster, "jobs", "-n", ns, "-l", "app.kubernetes.io/component=demo-seed") or {})[
+            "items"
+        ]
+        assert len(seeds) == 1
+        assert generated["JITSI_JWT_SECRET"] not in platform.operator.log()
+
+
+def test_finished_migration_jobs_are_cleaned_up_and_never_rerun(
+    kube_cluster: Any, crd_installed: str, tmp_path: Path
+) -> None:
+    manifest = platform_manifest(name=NAME)
+    manifest["spec"]["calls"]["migration"] = {"ttlSecondsAfterFinished": 1}
+    with _platform(kube_cluster, tmp_path, "ttl", STRONG_SECRETS, platform=manifest) as platform:
+        cluster, ns = platform.cluster, platform.namespace
+        platform.wait_condition("Ready", "True")
+
+        def migration_jobs() -> list[str]:
+            listed = get_json(cluster, "jobs", "-n", ns, "-l", "app.kubernetes.io/component=migration") or {}
+            return [job["metadata"]["name"] for job in listed.get("items", [])]
+
+        wait_for(lambda: migration_jobs() == [], "the TTL controller to remove the finished Job", 60)
+        audit = AuditLog(kube_cluster.audit_log)
+        audit.mark()
+        platform.wait_resyncs(4)
+        assert migration_jobs() == []
+        assert [w for w in audit.operator_writes_since_mark(ns) if "jobs/" in w] == []
+        assert condition_is(cluster, ns, NAME, "Ready", "True")
