@@ -75,12 +75,17 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"no Kubernetes credentials: {exc}") from None
     registry = kopf.OperatorRegistry()
     operator.register(registry)
+    settings = kopf.OperatorSettings()
+    # With a namespace list, kopf must not list namespaces or watch CRDs (cluster-scoped reads):
+    # the chart then grants namespaced Roles only.
+    settings.scanning.disabled = bool(args.namespace)
     # With --leader-elect, stand by until this replica holds the Lease (callplatform.leadership).
     leadership.run_while_leading(
         args,
         lambda: asyncio.run(
             kopf.operator(
                 registry=registry,
+                settings=settings,
                 standalone=not args.peering,
                 peering_name=args.peering,
                 priority=args.priority,
