@@ -153,7 +153,14 @@ class LeaseClient:
             body=body,
             auth_settings=["BearerToken"],
         )
-        response = self._api.call_api(method_, url, header_params=headers, body=body_)
+        # A request that hangs must not keep a cut-off leader believing it still leads: bounded so
+        # that the leader gives up (renew deadline) before a standby may take over (lease duration).
+        timeout = max(
+            0.5, (self._settings.lease_duration_seconds - self._settings.renew_deadline_seconds) / 2
+        )
+        response = self._api.call_api(
+            method_, url, header_params=headers, body=body_, _request_timeout=timeout
+        )
         response.read()
         data = json.loads(response.data) if response.data else {}
         return int(response.status), data

@@ -269,7 +269,10 @@ class RecordingApiClient:
     def param_serialize(self, **kwargs: Any) -> tuple[str, str, dict[str, str], Any, None]:
         return kwargs["method"], kwargs["resource_path"], kwargs["header_params"], kwargs["body"], None
 
-    def call_api(self, method: str, url: str, header_params: Any = None, body: Any = None) -> Any:
+    def call_api(
+        self, method: str, url: str, header_params: Any = None, body: Any = None, _request_timeout: Any = None
+    ) -> Any:
+        assert _request_timeout is not None and 0 < _request_timeout <= 2.5, "Lease calls are bounded"
         self.requests.append((method, url, body))
 
         class Response:
