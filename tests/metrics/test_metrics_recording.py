@@ -216,3 +216,17 @@ def test_every_platform_metric_is_forgotten() -> None:
     }
     known = {family.name for metric in metrics.PLATFORM_METRICS for family in metric.describe()}
     assert labelled == known
+
+
+def test_record_probe_accepts_the_health_monitors_probe_result() -> None:
+    from callplatform.probes.result import ProbeResult
+
+    ns, name = platform()
+    result = ProbeResult(
+        "coturn", "tls", False, "tls_error", 0.3, cert_not_after=1.9e9, message="detail", target="t:5349"
+    )
+    metrics.record_probe(ns, name, result)
+    labels = {"namespace": ns, "platform": name, "component": "coturn", "probe": "tls"}
+    assert value("callplatform_probe_failures_total", reason="tls_error", **labels) == 1
+    assert value("callplatform_probe_certificate_expiry_timestamp_seconds", **labels) == 1.9e9
+    assert "t:5349" not in scrape()
