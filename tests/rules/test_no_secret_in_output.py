@@ -40,6 +40,7 @@ def leaky_files(write_file: WriteFile) -> list[Path]:
     rest = set_path(static, "spec.turn.credentials.mode", "rest")
     rest = set_path(rest, "metadata.name", "calls-rest")
     weak_db = {**LEAKY_SECRETS, "DATABASE_URL": f"postgresql://leakuser:{'Q' * 14}@leakhost/db"}
+    reused = {**LEAKY_SECRETS, "JITSI_JWT_SECRET": DB_PASSWORD, "TURN_PASSWORD": DB_PASSWORD}  # CP016
     return [
         write_file("static.yaml", yaml.safe_dump_all([{**secret, "stringData": LEAKY_SECRETS}, static])),
         write_file("rest.yaml", yaml.safe_dump_all([{**secret, "stringData": LEAKY_SECRETS}, rest])),
@@ -47,6 +48,12 @@ def leaky_files(write_file: WriteFile) -> list[Path]:
             "weakdb/all.yaml",
             yaml.safe_dump_all(
                 [{**secret, "stringData": weak_db}, set_path(static, "metadata.name", "weak-db")]
+            ),
+        ),
+        write_file(
+            "reused/all.yaml",
+            yaml.safe_dump_all(
+                [{**secret, "stringData": reused}, set_path(static, "metadata.name", "reused")]
             ),
         ),
     ]
@@ -68,7 +75,7 @@ def test_validate_output_holds_no_secret_value(
     code = main(["validate", "--format", output_format, *files, "--env-file", env_file])
     out, err = capsys.readouterr()
     assert code == 1
-    rules = {"CP001", "CP003", "CP004", "CP005", "CP006", "CP009"}
+    rules = {"CP001", "CP003", "CP004", "CP005", "CP006", "CP009", "CP016"}
     assert all(rule in out for rule in rules), out
     for fragment in SECRET_FRAGMENTS:
         assert fragment not in out + err

@@ -117,6 +117,11 @@ CASES = [
     Case("CP014", "one-replica", spec={"spec.calls.replicas": 1}, severities=(W, None, None)),
     Case("CP015", "image-latest", spec={"spec.calls.image": "registry.example.com/calls-backend:latest"},
          severities=(W, None, None)),
+    Case("CP016", "jwt-secret-is-turn-password", secret={"TURN_PASSWORD": GOOD_SECRETS["JITSI_JWT_SECRET"]},
+         severities=(E, W, None), field="spec.turn.credentials.secretRef.passwordKey"),
+    Case("CP016", "db-password-is-shared-secret", spec=REST,
+         secret={"DATABASE_URL": f"postgresql://calls:{GOOD_SECRETS['TURN_SHARED_SECRET']}@db:5432/calls"},
+         severities=(E, W, None), field="spec.database.urlSecretRef"),
     Case("CP015", "image-untagged", spec={"spec.calls.image": "registry.example.com:5000/calls-backend"},
          severities=(W, None, None)),
 ]  # fmt: skip

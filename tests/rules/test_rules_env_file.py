@@ -44,6 +44,7 @@ def test_a_good_env_file_has_no_findings(environment: str) -> None:
             (W, None, None),
         ),
         ("ALLOW_DEMO_SEED", "maybe", "CP011", (E, E, E)),
+        ("TURN_PASSWORD", GOOD_SECRETS["JITSI_JWT_SECRET"], "CP016", (E, W, None)),
         ("JITSI_DOMAIN", "meet internal", "CP011", (E, E, E)),
     ],
 )

@@ -219,6 +219,18 @@ _CATALOGUE = (
         None,
         None,
     ),
+    _rule(
+        "CP016",
+        "One secret value used for two purposes",
+        "Static TURN credentials are handed to every browser, and the database password travels in "
+        "DATABASE_URL to every backend pod. If the JWT secret, a TURN secret or the database password share "
+        "a value, whoever learns the most exposed one holds them all.",
+        "Generate a separate random value for each of JITSI_JWT_SECRET, TURN_PASSWORD or "
+        "TURN_SHARED_SECRET, and the database password.",
+        E,
+        W,
+        None,
+    ),
 )
 
 RULES: Mapping[str, Rule] = {rule.id: rule for rule in _CATALOGUE}

@@ -255,6 +255,7 @@ def _check_checklist(out: _Collector, c: _Checklist) -> None:
 
     _check_secret_strength(out, c)
     _check_database_url(out, c.database_url)
+    _check_secret_reuse(out, c)
 
     for item in (c.public_host, c.turn_host):
         if item.value and not is_bare_hostname(item.value):
@@ -312,6 +313,27 @@ def _check_secret_strength(out: _Collector, c: _Checklist) -> None:
                 item.field,
                 f"{item.source} has {len(item.value)} characters; use at least {minimum} random characters.",
             )
+
+
+def _check_secret_reuse(out: _Collector, c: _Checklist) -> None:
+    db_password = inspect_database_url(c.database_url.value).password if c.database_url.value else ""
+    secrets = [
+        (c.jwt_secret.field, c.jwt_secret.source, c.jwt_secret.value),
+        (c.turn_password.field, c.turn_password.source, c.turn_password.value),
+        (c.turn_shared_secret.field, c.turn_shared_secret.source, c.turn_shared_secret.value),
+        (c.database_url.field, f"the database password in {c.database_url.source}", db_password),
+    ]
+    present = [
+        (field_path, source, value) for field_path, source, value in secrets if value and value.strip()
+    ]
+    for index, (_, source, value) in enumerate(present):
+        for other_field, other_source, other_value in present[index + 1 :]:
+            if value == other_value:
+                out.add(
+                    "CP016",
+                    other_field,
+                    f"{other_source} has the same value as {source}; give each purpose its own random value.",
+                )
 
 
 def _check_database_url(out: _Collector, item: _Value) -> None:
