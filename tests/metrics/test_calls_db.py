@@ -282,8 +282,11 @@ async def wait_for(condition: Callable[[], bool], what: str, timeout: float = 20
         await asyncio.sleep(0.05)
 
 
-async def test_outage_flips_database_up_and_loses_or_repeats_nothing(call_db: CallDatabase) -> None:
+async def test_outage_flips_database_up_and_loses_or_repeats_nothing(
+    call_db: CallDatabase, caplog: pytest.LogCaptureFixture
+) -> None:
     """Stop PostgreSQL under a running collector; other platforms carry on; after restart every call counts once."""
+    caplog.set_level(logging.DEBUG)
     with running_postgres() as own_server:
         db = create_call_database(own_server, calls=500, active=10)
         ns, name = new_platform()
@@ -371,6 +374,15 @@ async def test_outage_flips_database_up_and_loses_or_repeats_nothing(call_db: Ca
             collector.remove(ns, name)
             collector.remove(other_ns, other)
         assert not collector.is_alive()
+    # The outage is a warning with a reason, not an error or a traceback.
+    assert [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info] == []
+    warnings = [
+        r.getMessage()
+        for r in caplog.records
+        if r.levelno == logging.WARNING and r.name == "callplatform.calls_db"
+    ]
+    assert warnings, "the outage should be logged"
+    assert set(warnings) == {f"call metrics for {ns}/{name}: database unavailable (connection)"}
 
 
 def test_grace_default_covers_late_rows() -> None:
