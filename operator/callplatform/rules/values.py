@@ -179,7 +179,7 @@ def judge_peer_cidr(value: str) -> CidrVerdict:
     except ValueError:
         return CidrVerdict(parsed=False, opens=())
     opens = tuple(
-        f"{cidr} ({what})"
+        f"the {what} range {cidr}"
         for (private, what), (cidr, _) in zip(_PRIVATE_NETWORKS, PRIVATE_RANGES, strict=True)
         if private.version == network.version and private.overlaps(network)
     )
