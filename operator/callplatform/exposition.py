@@ -27,6 +27,14 @@ from prometheus_client.utils import floatToGoString
 
 _go_float = cast(Callable[[float], str], floatToGoString)
 
+
+def _format_value(value: float) -> str:
+    """floatToGoString, with a shortcut for the small whole numbers most samples are (counts, 0/1)."""
+    if -1e6 < value < 1e6 and float(value).is_integer():
+        return f"{int(value)}.0"
+    return _go_float(value)
+
+
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
@@ -108,13 +116,13 @@ class _FastMetric:
                 total = 0.0
                 for bucket_label, bucket in zip(self._bucket_labels, child._buckets, strict=True):
                     total += bucket.get()
-                    out.append(f"{prefix}{bucket_label}}} {_go_float(total)}\n")
-                out.append(f"{name}_count{{{labels}}} {_go_float(total)}\n")
-                out.append(f"{name}_sum{{{labels}}} {_go_float(child._sum.get())}\n")
+                    out.append(f"{prefix}{bucket_label}}} {_format_value(total)}\n")
+                out.append(f"{name}_count{{{labels}}} {_format_value(total)}\n")
+                out.append(f"{name}_sum{{{labels}}} {_format_value(child._sum.get())}\n")
         else:
             sample_name = name + "_total" if self._kind == "counter" else name
             for values, child in children:
-                out.append(f"{sample_name}{{{self._labels(values)}}} {_go_float(child._value.get())}\n")
+                out.append(f"{sample_name}{{{self._labels(values)}}} {_format_value(child._value.get())}\n")
 
 
 class Exposition:
