@@ -42,6 +42,7 @@ FIXED_IMAGE = "registry.example.com/calls-backend:1.5.1"
 RESYNC_SECONDS = "2"
 READY_TIMEOUT = 180
 OWNED = "deployments,services,configmaps,secrets,jobs"
+RESTRICTED = "pod-security.kubernetes.io/enforce"
 INSTANCE = f"app.kubernetes.io/instance={NAME},app.kubernetes.io/managed-by=callplatform-operator"
 
 
@@ -76,8 +77,13 @@ class RunningPlatform:
 
 
 def _create_namespace(cluster: Any, prefix: str) -> str:
+    """A namespace that enforces the `restricted` Pod Security profile: a pod the operator renders
+    that breaks it is refused by the API server, and the Deployment or Job never completes."""
     namespace = f"{prefix}-{uuid.uuid4().hex[:6]}"
     cluster.kubectl("create", "namespace", namespace)
+    cluster.kubectl(
+        "label", "namespace", namespace, f"{RESTRICTED}=restricted", f"{RESTRICTED}-version=latest"
+    )
     cluster.wait_for_default_service_account(namespace)
     return namespace
 
@@ -131,6 +137,8 @@ def test_valid_production_platform_is_ready_and_describe_shows_it(ready: Running
     assert status["migratedImage"] == IMAGE and status["appliedImage"] == IMAGE
     assert status["migrationJob"] == jobs[0]["metadata"]["name"]
 
+    pods = (get_json(cluster, "pods", "-n", ns, "-l", "app.kubernetes.io/component=calls") or {})["items"]
+    assert len(pods) == 2  # admitted by the namespace's `restricted` Pod Security enforcement
     described = cluster.kubectl("describe", "cp", NAME, "-n", ns).stdout
     for text in ("Ready", "SecretsValid", "TurnConfigured", "MigrationsComplete", "DeploymentAvailable",
                  "AllConditionsMet", "MigrationSucceeded", "Events:"):  # fmt: skip
@@ -287,8 +295,10 @@ def test_staging_generates_the_jwt_secret_once_and_seeds_the_demo_once(
     with _platform(kube_cluster, tmp_path, "staging", values, platform=manifest) as platform:
         cluster, ns = platform.cluster, platform.namespace
         platform.wait_condition("Ready", "True")
-        status = (get_json(cluster, "callplatform", NAME, "-n", ns) or {})["status"]
-        assert status["seededImage"] == IMAGE
+        wait_for(
+            lambda: (get_json(cluster, "callplatform", NAME, "-n", ns) or {})["status"].get("seededImage") == IMAGE,
+            "the demo seed to complete", 60, platform.operator,
+        )  # fmt: skip
         seeds = (get_json(cluster, "jobs", "-n", ns, "-l", "app.kubernetes.io/component=demo-seed") or {})[
             "items"
         ]
