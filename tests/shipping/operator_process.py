@@ -103,6 +103,18 @@ class OperatorProcess:
             self.process.wait(10)
 
 
+def http_get(port: int, path: str) -> tuple[int, bytes]:
+    """GET from an operator's HTTP server on loopback: (status, body), errors included."""
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=10) as response:
+            return int(response.status), response.read()
+    except urllib.error.HTTPError as error:
+        return int(error.code), error.read()
+
+
 def platform_condition(cluster: Any, namespace: str, name: str, condition: str) -> str:
     result = cluster.kubectl("get", "callplatform", name, "-n", namespace, "-o", "json", check=False)
     if result.returncode != 0:

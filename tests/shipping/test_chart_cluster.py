@@ -10,10 +10,12 @@ from typing import Any
 
 import pytest
 import yaml
+from prometheus_client.parser import text_string_to_metric_families
 
 from .conftest import PSA_RESTRICTED, Release, create_namespace
 from .operator_process import (
     OperatorProcess,
+    http_get,
     platform_condition,
     production_example,
     service_account_kubeconfig,
@@ -214,6 +216,12 @@ def test_operator_as_the_service_account_reconciles_to_ready(
         kube_cluster, cluster_wide_release, namespace, tmp_path, "--all-namespaces"
     )
     try:
+        # The endpoints the chart's probes and ServiceMonitor use.
+        assert http_get(operator.http_port, "/healthz")[0] == 200
+        assert http_get(operator.http_port, "/readyz")[0] == 200
+        status, body = http_get(operator.http_port, "/metrics")
+        assert status == 200
+        assert "callplatform_build_info" in {f.name for f in text_string_to_metric_families(body.decode())}
         jobs = json.loads(kube_cluster.kubectl("get", "jobs", "-n", namespace, "-o", "json").stdout)["items"]
         assert len(jobs) == 1 and jobs[0]["status"].get("succeeded") == 1
         deployments = json.loads(

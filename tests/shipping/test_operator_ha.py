@@ -19,6 +19,7 @@ import yaml
 from .conftest import Release
 from .operator_process import (
     OperatorProcess,
+    http_get,
     platform_condition,
     production_example,
     service_account_kubeconfig,
@@ -95,6 +96,12 @@ def test_one_of_two_operators_reconciles_and_the_other_takes_over(
         assert WRITE_LINE.search(first.log()), "the leader reconciled"
         assert not WRITE_LINE.search(second.log()), "the standby wrote nothing:\n" + second.log()[-3000:]
         assert second.alive()
+        # The standby is alive and ready, and answers the health API with the leader's answer.
+        assert http_get(second.http_port, "/healthz") == (200, b"standby: waiting for the leader Lease\n")
+        assert http_get(second.http_port, "/readyz")[0] == 200
+        for component in ("jitsi", "coturn"):
+            path = f"/api/calls/health/{component}"
+            assert http_get(second.http_port, path) == http_get(first.http_port, path)
         jobs = migration_jobs(kube_cluster, namespace)
         assert len(jobs) == 1
 
