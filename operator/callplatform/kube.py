@@ -104,6 +104,19 @@ def decode_secret_data(secret: Mapping[str, Any]) -> dict[str, str]:
     return decoded
 
 
+def _failure_detail(operation: str, body: bytes | None) -> str:
+    """The API server's own explanation (which field is invalid), except for Secrets, where an
+    admission or validation message might quote a value."""
+    try:
+        status = json.loads(body or b"{}")
+    except ValueError:
+        status = {}
+    reason = str(status.get("reason") or "")
+    if "Secret" in operation:
+        return reason
+    return f"{reason}: {status.get('message', '')}"[:500]
+
+
 def now_rfc3339() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -159,7 +172,7 @@ class Kube:
             return None
         if response.status >= 400:
             self._on_error(operation)
-            raise KubeError(operation, response.status, str(response.reason))
+            raise KubeError(operation, response.status, _failure_detail(operation, response.data))
         data = response.data
         return json.loads(data) if data else {}
 
