@@ -1,9 +1,10 @@
 """Call-lifecycle metrics read from each platform's own database, on a background loop.
 
 The database belongs to the platform's app, usually in production, so every read
-is polite: a pool of at most `max_connections` per platform, read-only
-transactions, a statement timeout, `application_name=callplatform-operator`, and
-queries only on this loop, never during a scrape. A database that is down or slow
+is polite: a pool of at most `max_connections` per platform that holds no
+connection between collections, read-only transactions, a statement timeout,
+`application_name=callplatform-operator`, and queries only on this loop, never
+during a scrape. A database that is down or slow
 sets `callplatform_calls_database_up` to 0 and leaves the call gauges at their
 last values, dated by the last-success timestamp. Counters use high-water marks
 (see calls_watermark), so calls ended during an outage are counted once after it.
@@ -291,7 +292,10 @@ class CallMetricsCollector:
             settings = self._settings
             pool = psycopg_pool.AsyncConnectionPool(
                 target.conninfo,
-                min_size=1,
+                # No connection held between collections: 500 platforms on one shared
+                # cluster would otherwise pin 500 backends (the default max_connections is 100).
+                min_size=0,
+                max_idle=max(5.0, settings.interval_seconds / 2),
                 max_size=settings.max_connections,
                 open=False,
                 timeout=settings.connect_timeout_seconds,

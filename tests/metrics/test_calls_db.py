@@ -438,3 +438,26 @@ async def test_upsert_is_idempotent_and_a_new_source_starts_afresh() -> None:
     assert not collector.is_alive()
     with pytest.raises(KeyError):
         await collector.collect_once(ns, name)
+
+
+async def test_no_connection_is_held_between_collections(call_db: CallDatabase) -> None:
+    ns, name = new_platform()
+    collector = CallMetricsCollector(settings=CollectorSettings(interval_seconds=10.0))
+    collector.upsert(ns, name, call_db.reader_url, SPEC)
+
+    def reader_connections() -> int:
+        return int(
+            call_db.scalar(  # type: ignore[call-overload]
+                "SELECT count(*) FROM pg_stat_activity WHERE usename = 'calls_reader' AND datname = %s",
+                [call_db.dbname],
+            )
+        )
+
+    try:
+        assert await collector.collect_once(ns, name)
+        assert reader_connections() == 1
+        await wait_for(lambda: reader_connections() == 0, "the idle connection to close", timeout=30)
+        assert await collector.collect_once(ns, name)  # and the next collection reconnects
+    finally:
+        await collector.stop()
+        collector.remove(ns, name)
