@@ -339,3 +339,41 @@ def test_bad_values_fail_with_a_message_naming_the_value(
     result = template(helm, values, tmp_path)
     assert result.returncode != 0
     assert message in result.stderr, result.stderr
+
+
+def permissions_the_code_uses() -> set[tuple[str, str, str]]:
+    """(api group, resource, verb) for every request the operator's code makes in a watched namespace."""
+    from callplatform import handlers, kube
+
+    used: set[tuple[str, str, str]] = set()
+    for (api_version, kind), resource in kube.RESOURCES.items():
+        group = api_version.split("/")[0] if "/" in api_version else ""
+        if kind == "Event":
+            used.add((group, resource.plural, "create"))  # Kube.post_event
+        elif kind == "CallPlatform":
+            used |= {(group, resource.plural, "get"), (group, resource.plural, "list")}  # read, resync
+            used.add((group, f"{resource.plural}/status", "patch"))  # Kube.patch_status
+        else:
+            # Kube.get, and Kube.apply: a server-side apply PATCH that creates what is missing.
+            used |= {(group, resource.plural, verb) for verb in ("get", "create", "patch")}
+    watched = [(group, plural) for group, _, plural in handlers.OWNED_KINDS]
+    watched += [(handlers.GROUP, handlers.PLURAL), ("", "secrets")]  # kopf's watches
+    used |= {(group, plural, verb) for group, plural in watched for verb in ("list", "watch")}
+    # Implied rather than called: blockOwnerDeletion on owner references (see _rbac.tpl).
+    used.add(("callplatform.io", "callplatforms/finalizers", "update"))
+    return used
+
+
+def test_namespaced_rules_are_exactly_what_the_code_uses(render: Render) -> None:
+    objects = render(NAMESPACED_MONITORED)
+    role = next(r for r in of_kind(objects, "Role") if r["metadata"]["namespace"] == "team-a")
+    granted = {
+        (group, resource, verb)
+        for rule in role["rules"]
+        for group in rule["apiGroups"]
+        for resource in rule["resources"]
+        for verb in rule["verbs"]
+    }
+    used = permissions_the_code_uses()
+    assert not used - granted, f"the operator needs more than the chart grants: {sorted(used - granted)}"
+    assert not granted - used, f"the chart grants what the operator never uses: {sorted(granted - used)}"
