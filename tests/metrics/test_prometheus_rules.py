@@ -190,3 +190,9 @@ def test_dashboard_queries_are_valid_promql(tmp_path: Path) -> None:
         [promtool(), "check", "rules", str(path)], capture_output=True, text=True, check=False
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_docs_list_every_alert() -> None:
+    docs = (ROOT / "docs" / "metrics.md").read_text()
+    for rule in alerts():
+        assert f"| `{rule['alert']}` | {rule['labels']['severity']} | {rule['for']} |" in docs, rule["alert"]
