@@ -135,7 +135,8 @@ class Exposition:
 
     def _plan(self) -> tuple[list[_FastMetric], list[Collector]]:
         try:
-            collectors = list(self._registry._collector_to_names)
+            with self._registry._lock:
+                collectors = list(self._registry._collector_to_names)
         except AttributeError:
             return [], [self._registry]
         fast: list[_FastMetric] = []
