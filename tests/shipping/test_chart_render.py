@@ -4,6 +4,7 @@ sets, least-privilege RBAC, the restricted pod, and one source of truth for the 
 from __future__ import annotations
 
 import filecmp
+import re
 import tarfile
 from pathlib import Path
 from typing import Any
@@ -257,7 +258,10 @@ def test_operator_pod_follows_the_restricted_profile(render: Render, value_set: 
     spec = pod_spec(render(VALUE_SETS[value_set]))
     assert spec["securityContext"]["runAsNonRoot"] is True
     assert spec["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
-    assert spec["securityContext"]["runAsUser"] == 10001  # the Dockerfile's USER
+    dockerfile_user = re.findall(r"^USER (\d+):(\d+)$", (REPO / "Dockerfile").read_text(), re.MULTILINE)[-1]
+    assert (spec["securityContext"]["runAsUser"], spec["securityContext"]["runAsGroup"]) == tuple(
+        int(part) for part in dockerfile_user
+    )
     for container in spec["containers"]:
         context = container["securityContext"]
         assert context["allowPrivilegeEscalation"] is False
@@ -284,6 +288,9 @@ def test_operator_args_follow_the_values(render: Render) -> None:
         + yaml.safe_load((CHART / "Chart.yaml").read_text())["appVersion"]
     )
     assert "--all-namespaces" in default["args"]
+    # The image's entrypoint is `callplatform run`: the chart passes only its flags.
+    assert all(arg.startswith("--") for arg in default["args"])
+    assert 'ENTRYPOINT ["callplatform", "run"]' in (REPO / "Dockerfile").read_text()
     assert "--leader-elect" in default["args"] and "--lease-namespace=callplatform-system" in default["args"]
     env = {item["name"]: item for item in default["env"]}
     assert env["POD_NAME"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"
