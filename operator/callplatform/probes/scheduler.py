@@ -22,10 +22,11 @@ from callplatform.probes.jitsi import HttpProber
 from callplatform.probes.result import ProbeResult
 from callplatform.probes.runner import HARD_DEADLINE_MARGIN_SECONDS, run_targets
 from callplatform.probes.targets import ProbeTargets
+from callplatform.probes.tls import tls_from_environment, warm_context
 
 log = logging.getLogger(__name__)
 
-DEFAULT_CONCURRENCY = 64
+DEFAULT_CONCURRENCY = 256  # sockets in flight; a dead server holds one for the whole deadline
 JITTER_FRACTION = 0.1
 MIN_INTERVAL_SECONDS = 1.0
 
@@ -72,6 +73,8 @@ class ProbeScheduler:
             return
         self._semaphore = asyncio.Semaphore(self._concurrency)
         self._http = HttpProber(clock=self._clock)
+        # Loading a trust store holds the GIL for ~0.1 s: pay it at start-up, not mid-round.
+        await warm_context(tls_from_environment())
         self._running = True
         for key in self._platforms:
             self._spawn(key)

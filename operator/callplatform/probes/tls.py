@@ -44,14 +44,16 @@ def tls_from_environment(environ: Mapping[str, str] = os.environ) -> TlsOptions:
     return TlsOptions(ca_file=environ.get(CA_FILE_ENV, "").strip(), insecure=insecure)
 
 
-_warmed: set[TlsOptions] = set()
+_warming: dict[TlsOptions, asyncio.Future[ssl.SSLContext]] = {}
 
 
 async def warm_context(options: TlsOptions) -> None:
-    """Build the context in a worker thread the first time: loading a trust store takes ~0.3 s."""
-    if options not in _warmed:
-        await asyncio.to_thread(client_context, options)
-        _warmed.add(options)
+    """Build the context in a worker thread, once: loading a trust store takes ~0.1-0.3 s."""
+    future = _warming.get(options)
+    if future is None or future.get_loop() is not asyncio.get_running_loop():
+        future = asyncio.ensure_future(asyncio.to_thread(client_context, options))
+        _warming[options] = future
+    await asyncio.shield(future)
 
 
 def cert_not_after(der: bytes | None) -> float | None:
