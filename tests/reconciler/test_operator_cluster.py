@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import json
 import subprocess
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -273,12 +274,23 @@ def test_operator_restart_mid_rollout_converges_without_duplicate_jobs(
             listed = get_json(cluster, "jobs", "-n", ns, "-l", "app.kubernetes.io/component=migration") or {}
             return [job["metadata"]["name"] for job in listed.get("items", [])]
 
-        wait_for(migration_jobs, "the migration Job", 60, platform.operator)
+        # Kill the operator (no clean exit) the moment it has created the migration Job,
+        # before it can see the Job finish, record it, or create the Deployment.
+        deadline = time.monotonic() + 60
+        while "applied Job" not in platform.operator.log():
+            assert time.monotonic() < deadline, platform.operator.log()[-3000:]
+            time.sleep(0.005)
         platform.operator.stop(kill=True)
+        status = (get_json(cluster, "callplatform", NAME, "-n", ns) or {}).get("status") or {}
+        assert not status.get("migratedImage"), "killed after the migration was recorded: not mid-rollout"
+        assert get_json(cluster, "deployment", f"{NAME}-calls", "-n", ns) is None
+
         platform.operator.start()
         platform.wait_condition("Ready", "True")
         platform.wait_resyncs(2)
         assert len(migration_jobs()) == 1
+        job_writes = [w for w in AuditLog(kube_cluster.audit_log).all_operator_writes(ns) if "jobs/" in w]
+        assert job_writes == [f"patch jobs/{migration_jobs()[0]}"], job_writes
 
 
 def test_staging_generates_the_jwt_secret_once_and_seeds_the_demo_once(
