@@ -12,7 +12,7 @@ import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from .conftest import PSA_RESTRICTED, Release, create_namespace
+from .conftest import CHART, PSA_RESTRICTED, Release, create_namespace, run_helm
 from .operator_process import (
     OperatorProcess,
     http_get,
@@ -247,3 +247,43 @@ def test_operator_with_namespaced_roles_only_reconciles_to_ready(
         kube_cluster, namespaced_release, watched, tmp_path, f"--namespace={watched}"
     )
     assert operator.terminate() == 0
+
+
+def test_helm_upgrade_keeps_the_lease_its_holder_and_helms_ownership(
+    kube_cluster: Any, cluster_wide_release: Release, tmp_path: Path
+) -> None:
+    """The operator writes the Lease Helm created; a later `helm upgrade` must still own it."""
+    release = cluster_wide_release
+    kubeconfig = service_account_kubeconfig(
+        kube_cluster, release.namespace, release.service_account, tmp_path / "sa.kubeconfig"
+    )
+    operator = OperatorProcess(
+        kubeconfig,
+        tmp_path / "operator.log",
+        "--all-namespaces",
+        "--leader-elect",
+        f"--lease-namespace={release.namespace}",
+        "--identity=upgrade-test",
+    )
+
+    def lease() -> dict[str, Any]:
+        result = kube_cluster.kubectl(
+            "get", "lease", "callplatform-operator", "-n", release.namespace, "-o", "json"
+        )
+        lease_object: dict[str, Any] = json.loads(result.stdout)
+        return lease_object
+
+    try:
+        wait_for("the operator to lead", lambda: lease()["spec"].get("holderIdentity") == "upgrade-test", 60)
+        run_helm(
+            Path(kube_cluster.bin_dir) / "helm",
+            "upgrade", release.name, str(CHART),
+            "--kubeconfig", str(kube_cluster.kubeconfig), "--namespace", release.namespace,
+            "--reuse-values", "--set", "podAnnotations.upgraded=yes", "--wait", "--timeout", "180s",
+        )  # fmt: skip
+        after = lease()
+        assert after["spec"]["holderIdentity"] == "upgrade-test"
+        assert after["metadata"]["annotations"]["meta.helm.sh/release-name"] == release.name
+        assert operator.alive()
+    finally:
+        assert operator.terminate() == 0
