@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import ssl
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -181,3 +182,19 @@ def test_bosh_response_parsing() -> None:
     )
     assert check_bosh_response(b"<html/>")[1] == "answer is not a BOSH <body/>"
     assert "host-unknown" in check_bosh_response(b"<body type='terminate' condition='host-unknown'/>")[1]
+
+
+async def test_probe_token_never_reaches_the_logs(
+    prober: HttpProber, caplog: pytest.LogCaptureFixture
+) -> None:
+    mint = JwtMint(secret=JWT_SECRET, app_id="calls")
+    with caplog.at_level(logging.DEBUG):
+        async with serving(jwt_secret=JWT_SECRET) as stub:
+            result = await prober.probe(
+                HttpCheck("jwt", f"{stub.base_url}/token", token=mint), tls=TlsOptions()
+            )
+            sent = stub.requests[0]
+    assert result.success
+    token = sent.split("jwt=", 1)[1]
+    assert token not in caplog.text
+    assert JWT_SECRET not in caplog.text

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from pathlib import Path
 
@@ -86,10 +87,14 @@ async def test_session_counter_sees_an_unreleased_allocation(coturn_static: Cotu
     assert await wait_for_no_sessions(coturn_static) == 0
 
 
-async def test_wrong_password_is_auth_failed_without_the_password(coturn_static: Coturn) -> None:
-    result = await probe_allocate(
-        endpoint(coturn_static, "udp"), StaticAuth(STATIC_USER, "not-the-password-123")
-    )
+async def test_wrong_password_is_auth_failed_without_the_password(
+    coturn_static: Coturn, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.DEBUG):
+        result = await probe_allocate(
+            endpoint(coturn_static, "udp"), StaticAuth(STATIC_USER, "not-the-password-123")
+        )
+    assert "not-the-password-123" not in caplog.text
     assert (result.success, result.reason) == (False, "auth_failed")
     assert "401" in result.message
     assert "not-the-password-123" not in repr(result)

@@ -7,6 +7,7 @@ fresh connection (and sees the certificate) the way a new browser would.
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 import secrets
 import socket
@@ -22,6 +23,10 @@ import jwt
 
 from callplatform.probes.result import ProbeResult, failure
 from callplatform.probes.tls import TlsOptions, cert_not_after, client_context, expiring, peer_certificate
+
+# httpx logs every request URL at INFO, and a JWT probe's URL carries the token in ?jwt=.
+logging.getLogger("httpx").setLevel(logging.WARNING)
+logging.getLogger("httpcore").setLevel(logging.INFO)
 
 MAX_REDIRECTS = 5
 MAX_BODY_BYTES = 64 * 1024
