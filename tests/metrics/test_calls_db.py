@@ -11,6 +11,7 @@ from datetime import timedelta
 
 import psycopg
 import pytest
+from callmetrics_db import SPEC, CallDatabase, create_call_database
 from callmetrics_pg import running_postgres
 from psycopg import sql
 from scrape_parse import platform_series, scrape, value
@@ -19,7 +20,6 @@ from callplatform import metrics
 from callplatform.calls_db import APPLICATION_NAME, CallMetricsCollector, CollectorSettings
 from callplatform.calls_sql import build_queries
 from callplatform.model import CallLogSpec
-from conftest import SPEC, CallDatabase, create_call_database
 
 pytestmark = pytest.mark.postgres
 

@@ -6,6 +6,7 @@ import uuid
 
 import httpx
 import pytest
+from callmetrics_db import SPEC, CallDatabase
 from prometheus_client.parser import text_string_to_metric_families
 
 from callplatform import metrics
@@ -13,7 +14,6 @@ from callplatform.calls_db import CallMetricsCollector, CollectorSettings
 from callplatform.health import HealthRegistry
 from callplatform.httpserver import OperatorHttpServer
 from callplatform.probes.result import ProbeResult
-from conftest import SPEC, CallDatabase
 
 pytestmark = pytest.mark.postgres
 
