@@ -461,3 +461,49 @@ async def test_no_connection_is_held_between_collections(call_db: CallDatabase) 
     finally:
         await collector.stop()
         collector.remove(ns, name)
+
+
+async def test_uuid_ids_and_timestamptz_columns_page_correctly(call_db: CallDatabase) -> None:
+    """Another common layout: uuid ids, timestamptz, camelCase names, no duration column."""
+    call_db.execute(
+        'CREATE TABLE "Call" ("callId" uuid PRIMARY KEY DEFAULT gen_random_uuid(),'
+        ' "startedAt" timestamptz NOT NULL, "endedAt" timestamptz, "people" int NOT NULL DEFAULT 2)'
+    )
+    call_db.execute('GRANT SELECT ON "Call" TO calls_reader')
+    call_db.execute(
+        """INSERT INTO "Call" ("startedAt", "endedAt")
+           SELECT now() - interval '2 days', now() - interval '1 day' FROM generate_series(1, 50)"""
+    )
+    spec = CallLogSpec(
+        table="Call",
+        id_column="callId",
+        started_at_column="startedAt",
+        ended_at_column="endedAt",
+        duration_column="",
+        participants_column="people",
+    )
+    ns, name = new_platform()
+    collector = CallMetricsCollector(settings=CollectorSettings(page_size=7, max_pages_per_cycle=3))
+    collector.upsert(ns, name, call_db.reader_url, spec)
+    try:
+        assert await collector.collect_once(ns, name)
+        # 40 calls ending at the same instant, 30 minutes long, and 5 still running.
+        call_db.execute(
+            """INSERT INTO "Call" ("startedAt", "endedAt")
+               SELECT now() - interval '31 minutes', now() - interval '1 minute' FROM generate_series(1, 40)"""
+        )
+        call_db.execute(
+            """INSERT INTO "Call" ("startedAt", "people") SELECT now(), 4 FROM generate_series(1, 5)"""
+        )
+        for _ in range(4):
+            assert await collector.collect_once(ns, name)
+        assert value("callplatform_calls_ended_total", **labels(ns, name)) == 40
+        assert value("callplatform_calls_started_total", **labels(ns, name)) == 45
+        assert value("callplatform_calls_active", **labels(ns, name)) == 5
+        assert value("callplatform_call_participants_active", **labels(ns, name)) == 20
+        assert value("callplatform_call_duration_seconds_sum", **labels(ns, name)) == pytest.approx(
+            40 * 1800.0
+        )
+    finally:
+        await collector.stop()
+        collector.remove(ns, name)
