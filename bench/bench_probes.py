@@ -37,6 +37,7 @@ from callplatform.probes.credentials import StaticAuth  # noqa: E402
 from callplatform.probes.jitsi import HttpCheck, HttpProber  # noqa: E402
 from callplatform.probes.tls import TlsOptions  # noqa: E402
 from callplatform.probes.turn import TurnEndpoint, probe_allocate, probe_binding  # noqa: E402
+from probes.loop_lag import LoopLag  # noqa: E402
 from probes.servers import (  # noqa: E402
     STATIC_PASSWORD,
     STATIC_USER,
@@ -312,33 +313,23 @@ async def bench_scheduler(platforms: int) -> None:
         )  # fmt: skip
         registry = HealthRegistry()
         scheduler = ProbeScheduler(registry, first_round_spread_seconds=5.0)
-        lag = 0.0
-
-        async def measure_lag() -> None:
-            nonlocal lag
-            while True:
-                before = time.monotonic()
-                await asyncio.sleep(0.01)
-                lag = max(lag, time.monotonic() - before - 0.01)
-
         await scheduler.start()  # builds the TLS context (start-up cost, outside the measurement)
-        ticker = asyncio.create_task(measure_lag())
         started = time.monotonic()
         try:
-            for index in range(platforms):
-                scheduler.upsert("bench", f"p{index}", targets, interval)
-            while len(registry.platforms()) < platforms and time.monotonic() - started < 3 * interval:
-                await asyncio.sleep(0.1)
-            elapsed = time.monotonic() - started
+            async with LoopLag() as lag:
+                for index in range(platforms):
+                    scheduler.upsert("bench", f"p{index}", targets, interval)
+                while len(registry.platforms()) < platforms and time.monotonic() - started < 3 * interval:
+                    await asyncio.sleep(0.1)
+                elapsed = time.monotonic() - started
         finally:
-            ticker.cancel()
             await scheduler.stop()
     done = len(registry.platforms())
     print(f"\nScheduler: {platforms} platforms with a dead coturn (3 probes each, {timeout:.0f} s deadline)")
     print(f"  concurrency {DEFAULT_CONCURRENCY}, interval {interval:.0f} s, first rounds spread over 5 s")
     print(
         f"  first round of {done}/{platforms} platforms done in {elapsed:.1f} s "
-        f"(ratio to the interval x{elapsed / interval:.2f}; below 1 keeps up); max event-loop lag {lag * 1000:.0f} ms"
+        f"(ratio to the interval x{elapsed / interval:.2f}; below 1 keeps up); max event-loop lag {lag.max_seconds * 1000:.0f} ms"
     )
 
 

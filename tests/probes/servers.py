@@ -10,6 +10,7 @@ import datetime
 import shutil
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -21,25 +22,13 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "reconciler"))
+from reconciler_coturn import free_port  # the reconciler tests' helper: free for UDP and TCP
+
 REALM = "probe.test"
 STATIC_USER = "probeuser"
 STATIC_PASSWORD = "probe-password-0123456789"
 SHARED_SECRET = "shared-secret-for-rest-credentials-0123"
-
-
-def free_port() -> int:
-    """A port free for both UDP and TCP on 127.0.0.1."""
-    for _ in range(100):
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
-            udp.bind(("127.0.0.1", 0))
-            port = int(udp.getsockname()[1])
-            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
-                try:
-                    tcp.bind(("127.0.0.1", port))
-                except OSError:
-                    continue
-            return port
-    raise RuntimeError("no free port")
 
 
 def free_port_range(size: int) -> tuple[int, int]:
