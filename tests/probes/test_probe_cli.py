@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from callplatform.cli import main
+from callplatform.commands.probe import parse_turn_url
 
 from .platforms import platform_manifest
 from .servers import SHARED_SECRET, STATIC_PASSWORD, STATIC_USER, Coturn, Prosody, free_port, running_prosody
@@ -168,3 +169,20 @@ def test_production_weak_jwt_secret_fails_without_showing_it(
 def test_usage_errors_exit_2(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     assert main(argv) == 2
     assert capsys.readouterr().err.startswith("callplatform probe: ")
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("turn:turn.example.org", ("turn.example.org", 3478, "udp")),
+        ("turn:turn.example.org:3479?transport=tcp", ("turn.example.org", 3479, "tcp")),
+        ("turn:10.0.0.7:3478?transport=udp", ("10.0.0.7", 3478, "udp")),
+        ("turns:turn.example.org", ("turn.example.org", 5349, "tls")),
+        ("turns:turn.example.org:443", ("turn.example.org", 443, "tls")),
+        ("turn:[::1]:3478", ("::1", 3478, "udp")),
+    ],
+)
+def test_turn_urls(url: str, expected: tuple[str, int, str]) -> None:
+    endpoint = parse_turn_url(url)
+    assert (endpoint.host, endpoint.port, endpoint.transport) == expected
+    assert parse_turn_url(endpoint.describe()) == endpoint
