@@ -308,9 +308,10 @@ class Reconciler:
                 new_status["seededImage"] = self._seed(platform, status, desired, result)
             if migration.outcome:
                 self.hooks.on_migration(namespace, name, migration.outcome)
-            result.converging = migration.state.status != TRUE
+            result.converging = migration.state.reason == "MigrationRunning"
         deployment_condition = deployment_state(deployment, platform.calls.image)
-        result.converging = result.converging or deployment_condition.status != TRUE
+        # A blocked or failed platform waits for a change (a watch event), not for time.
+        result.converging = result.converging or deployment_condition.reason == "DeploymentProgressing"
         states += [
             deployment_condition,
             health_state(platform, "jitsi", JITSI_HEALTHY, self.health),

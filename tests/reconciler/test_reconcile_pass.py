@@ -295,3 +295,21 @@ def test_health_verdicts_become_conditions_and_gate_ready(kube: FakeKube) -> Non
     reasons = {(e["type"], e["reason"]) for e in kube.events}
     assert ("Warning", "TurnAllocateFailed") in reasons
     assert ("Warning", "NotReady") in reasons
+
+
+def test_only_a_platform_in_progress_asks_to_be_looked_at_again(
+    kube: FakeKube, reconciler: Reconciler
+) -> None:
+    kube.put(secret_manifest({**STRONG_SECRETS, "JITSI_JWT_SECRET": WEAK_JWT_SECRET}, namespace=NS))
+    kube.put(platform_manifest(namespace=NS))
+    assert not reconciler.reconcile(NS, "calls").converging  # blocked: waits for a Secret change
+    kube.put(secret_manifest(STRONG_SECRETS, namespace=NS))
+    assert reconciler.reconcile(NS, "calls").converging  # migration running
+    kube.finish_job("calls-migrate-", NS, succeeded=True)
+    assert reconciler.reconcile(NS, "calls").converging  # rollout in progress
+    kube.make_deployment_available(NS, "calls-calls")
+    assert not reconciler.reconcile(NS, "calls").converging
+    _set_image(kube, IMAGE_2)
+    reconciler.reconcile(NS, "calls")
+    kube.finish_job("calls-migrate-", NS, succeeded=False)
+    assert not reconciler.reconcile(NS, "calls").converging  # failed: waits for a new image
