@@ -319,6 +319,8 @@ class CallMetricsCollector:
         timeout_ms = f"{round(self._settings.statement_timeout_seconds * 1000)}ms"
         async with pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
             await cur.execute("SELECT set_config('statement_timeout', %s, true)", [timeout_ms])
+            # Prisma stores UTC in `timestamp without time zone`; compare those with now() in UTC.
+            await cur.execute("SELECT set_config('TimeZone', 'UTC', true)")
             if entry.search_path:
                 await cur.execute("SELECT set_config('search_path', %s, true)", [entry.search_path])
             newest_started = newest_ended = None

@@ -83,9 +83,9 @@ def build_queries(spec: CallLogSpec) -> CallLogQueries:
     call_id = sql.Identifier(spec.id_column)
     started = sql.Identifier(spec.started_at_column)
     ended = sql.Identifier(spec.ended_at_column)
-    # Calls the app never marked as started are not active; the partial index
-    # predicate `ended_at IS NULL` is still implied.
-    active_where = sql.SQL("{ended} IS NULL AND {started} IS NOT NULL").format(ended=ended, started=started)
+    # Calls the app never marked as started, or scheduled for later, are not
+    # active; the partial index predicate `ended_at IS NULL` is still implied.
+    active_where = sql.SQL("{ended} IS NULL AND {started} <= now()").format(ended=ended, started=started)
     computed_duration = sql.SQL("EXTRACT(EPOCH FROM ({ended} - {started}))::float8").format(
         ended=ended, started=started
     )
@@ -105,16 +105,18 @@ def build_queries(spec: CallLogSpec) -> CallLogQueries:
             if after
             else sql.SQL("")
         )
+        # `<= now()`: one row dated in the future (a scheduled call, a skewed
+        # clock) must not lift the high-water mark past the calls happening now.
         return sql.SQL(
             "SELECT {call_id}, {column}{extra} FROM {table}"
-            " WHERE {column} IS NOT NULL AND {column} >= %(since)s{keyset}"
+            " WHERE {column} IS NOT NULL AND {column} >= %(since)s AND {column} <= now(){keyset}"
             " ORDER BY {column}, {call_id} LIMIT %(limit)s"
         ).format(call_id=call_id, column=column, extra=extra, table=table, keyset=keyset)
 
     def latest(column: sql.Identifier) -> sql.Composed:
-        return sql.SQL("SELECT max({column}) FROM {table} WHERE {column} IS NOT NULL").format(
-            column=column, table=table
-        )
+        return sql.SQL(
+            "SELECT max({column}) FROM {table} WHERE {column} IS NOT NULL AND {column} <= now()"
+        ).format(column=column, table=table)
 
     ended_extra = sql.SQL(", {duration}").format(duration=duration)
     return CallLogQueries(
@@ -149,7 +151,7 @@ def _participants_query(
         )
         return sql.SQL(
             "SELECT count(*) FROM {participants} AS p JOIN {table} AS c ON p.{p_call} = c.{call_id}"
-            " WHERE c.{ended} IS NULL AND c.{started} IS NOT NULL{still_present}"
+            " WHERE c.{ended} IS NULL AND c.{started} <= now(){still_present}"
         ).format(
             participants=_table(spec.participants_table),
             table=table,
@@ -161,7 +163,7 @@ def _participants_query(
         )
     if spec.participants_column:
         return sql.SQL(
-            "SELECT COALESCE(sum({count}), 0) FROM {table} WHERE {ended} IS NULL AND {started} IS NOT NULL"
+            "SELECT COALESCE(sum({count}), 0) FROM {table} WHERE {ended} IS NULL AND {started} <= now()"
         ).format(count=sql.Identifier(spec.participants_column), table=table, ended=ended, started=started)
     return None
 

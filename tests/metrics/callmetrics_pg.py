@@ -37,6 +37,7 @@ class PostgresServer:
             "fsync": "off",
             "synchronous_commit": "off",
             "full_page_writes": "off",
+            "timezone": "UTC",  # generated naive timestamps are UTC, as Prisma writes them
             **(settings or {}),
         }
         self._as_root = os.geteuid() == 0

@@ -507,3 +507,26 @@ async def test_uuid_ids_and_timestamptz_columns_page_correctly(call_db: CallData
     finally:
         await collector.stop()
         collector.remove(ns, name)
+
+
+async def test_a_row_dated_in_the_future_does_not_hide_current_calls(call_db: CallDatabase) -> None:
+    ns, name = new_platform()
+    collector = CallMetricsCollector(settings=FAST)
+    collector.upsert(ns, name, call_db.reader_url, SPEC)
+    try:
+        assert await collector.collect_once(ns, name)
+        call_db.execute(
+            """INSERT INTO "callLog" (id, room, started_at, ended_at, duration_seconds)
+               VALUES ('scheduled', 'r', now()::timestamp + interval '1 day', now()::timestamp + interval '25 hours', 3600)"""
+        )
+        assert await collector.collect_once(ns, name)
+        add_calls(call_db, "now-", 12, ended=True)
+        assert await collector.collect_once(ns, name)
+        assert value("callplatform_calls_ended_total", **labels(ns, name)) == 12
+        assert value("callplatform_calls_started_total", **labels(ns, name)) == 12
+        assert (
+            value("callplatform_calls_active", **labels(ns, name)) == 40
+        )  # the scheduled call has not started
+    finally:
+        await collector.stop()
+        collector.remove(ns, name)

@@ -30,7 +30,7 @@ def test_names_are_quoted_identifiers() -> None:
     text = queries.active_calls.as_string()
     assert (
         text
-        == 'SELECT count(*) FROM "evil""; DROP TABLE x; --" WHERE "ended_at" IS NULL AND "startedAt" IS NOT NULL'
+        == 'SELECT count(*) FROM "evil""; DROP TABLE x; --" WHERE "ended_at" IS NULL AND "startedAt" <= now()'
     )
 
 
