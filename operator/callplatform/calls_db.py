@@ -242,18 +242,18 @@ class CallMetricsCollector:
         labels = (entry.namespace, entry.name)
         began = time.monotonic()
         async with entry.lock:
+            # A cancelled collection (platform removed or replaced) records nothing,
+            # so it cannot resurrect series that remove() just deleted.
             try:
                 async with asyncio.timeout(self._settings.cycle_timeout_seconds):
                     snapshot = await self._read(entry)
                 # Only after the whole read succeeded: a failure part-way counts nothing.
                 self._apply(entry, snapshot)
-            except asyncio.CancelledError:
-                raise
             except Exception as exc:  # the loop must outlive anything a foreign database does
+                metrics.CALLS_COLLECTION_DURATION.labels(*labels).set(time.monotonic() - began)
                 self._record_failure(entry, failure_reason(exc))
                 return False
-            finally:
-                metrics.CALLS_COLLECTION_DURATION.labels(*labels).set(time.monotonic() - began)
+            metrics.CALLS_COLLECTION_DURATION.labels(*labels).set(time.monotonic() - began)
         return True
 
     def _record_failure(self, entry: _Platform, reason: str) -> None:

@@ -530,3 +530,28 @@ async def test_a_row_dated_in_the_future_does_not_hide_current_calls(call_db: Ca
     finally:
         await collector.stop()
         collector.remove(ns, name)
+
+
+async def test_removing_a_platform_mid_collection_leaves_no_series(call_db: CallDatabase) -> None:
+    """remove() while a slow collection runs: the cancelled collection must not re-create series."""
+    call_db.execute('CREATE VIEW "sleepyLog" AS SELECT c.* FROM "callLog" c, pg_sleep(0.5) AS s')
+    call_db.execute('GRANT SELECT ON "sleepyLog" TO calls_reader')
+    ns, name = new_platform()
+    collector = CallMetricsCollector(settings=CollectorSettings(interval_seconds=0.1))
+    collector.upsert(ns, name, call_db.reader_url, CallLogSpec(table="sleepyLog"))
+    await collector.start()
+    try:
+        await wait_for(
+            lambda: (
+                call_db.scalar(
+                    "SELECT count(*) FROM pg_stat_activity WHERE usename = 'calls_reader' AND state = 'active'"
+                )
+                == 1
+            ),
+            "a collection to be running",
+        )
+        collector.remove(ns, name)
+        await asyncio.sleep(0)
+    finally:
+        await collector.stop()
+    assert platform_series(ns, name) == []
