@@ -147,3 +147,21 @@ def production_example(namespace: str) -> tuple[list[dict[str, Any]], dict[str, 
             document["spec"].setdefault("monitoring", {})["enabled"] = False
             document["spec"].setdefault("database", {})["metricsEnabled"] = False
     return documents, secrets
+
+
+def start_leader_elected(
+    cluster: Any, release_namespace: str, service_account: str, workdir: Path, identity: str, *flags: str
+) -> OperatorProcess:
+    """`callplatform run --leader-elect` as the chart's ServiceAccount, on the chart's Lease."""
+    kubeconfig = workdir / f"{service_account}.kubeconfig"
+    if not kubeconfig.exists():
+        service_account_kubeconfig(cluster, release_namespace, service_account, kubeconfig)
+    return OperatorProcess(
+        kubeconfig,
+        workdir / f"{identity}.log",
+        *flags,
+        "--standalone",
+        "--leader-elect",
+        f"--lease-namespace={release_namespace}",
+        f"--identity={identity}",
+    )

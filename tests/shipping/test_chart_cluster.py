@@ -18,7 +18,7 @@ from .operator_process import (
     http_get,
     platform_condition,
     production_example,
-    service_account_kubeconfig,
+    start_leader_elected,
     wait_for,
 )
 
@@ -177,17 +177,8 @@ def run_operator_to_ready(
 ) -> OperatorProcess:
     documents, secret_values = production_example(workload_namespace)
     kube_cluster.kubectl("apply", "-f", "-", input=yaml.safe_dump_all(documents))
-    kubeconfig = service_account_kubeconfig(
-        kube_cluster, release.namespace, release.service_account, tmp_path / "operator.kubeconfig"
-    )
-    operator = OperatorProcess(
-        kubeconfig,
-        tmp_path / "operator.log",
-        *scope,
-        "--standalone",
-        "--leader-elect",
-        f"--lease-namespace={release.namespace}",
-        "--identity=test-operator",
+    operator = start_leader_elected(
+        kube_cluster, release.namespace, release.service_account, tmp_path, "test-operator", *scope
     )
     try:
         wait_for(
@@ -254,16 +245,8 @@ def test_helm_upgrade_keeps_the_lease_its_holder_and_helms_ownership(
 ) -> None:
     """The operator writes the Lease Helm created; a later `helm upgrade` must still own it."""
     release = cluster_wide_release
-    kubeconfig = service_account_kubeconfig(
-        kube_cluster, release.namespace, release.service_account, tmp_path / "sa.kubeconfig"
-    )
-    operator = OperatorProcess(
-        kubeconfig,
-        tmp_path / "operator.log",
-        "--all-namespaces",
-        "--leader-elect",
-        f"--lease-namespace={release.namespace}",
-        "--identity=upgrade-test",
+    operator = start_leader_elected(
+        kube_cluster, release.namespace, release.service_account, tmp_path, "upgrade-test", "--all-namespaces"
     )
 
     def lease() -> dict[str, Any]:

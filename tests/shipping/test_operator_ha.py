@@ -22,7 +22,7 @@ from .operator_process import (
     http_get,
     platform_condition,
     production_example,
-    service_account_kubeconfig,
+    start_leader_elected,
     wait_for,
 )
 
@@ -58,19 +58,15 @@ def test_one_of_two_operators_reconciles_and_the_other_takes_over(
     kube_cluster: Any, cluster_wide_release: Release, namespace: str, tmp_path: Path
 ) -> None:
     release = cluster_wide_release
-    kubeconfig = service_account_kubeconfig(
-        kube_cluster, release.namespace, release.service_account, tmp_path / "sa.kubeconfig"
-    )
 
     def start(identity: str) -> OperatorProcess:
-        return OperatorProcess(
-            kubeconfig,
-            tmp_path / f"{identity}.log",
+        return start_leader_elected(
+            kube_cluster,
+            release.namespace,
+            release.service_account,
+            tmp_path,
+            identity,
             "--all-namespaces",
-            "--standalone",
-            "--leader-elect",
-            f"--lease-namespace={release.namespace}",
-            f"--identity={identity}",
             f"--lease-duration-seconds={LEASE_DURATION}",
             f"--renew-deadline-seconds={RENEW_DEADLINE}",
             f"--retry-period-seconds={RETRY_PERIOD}",
@@ -154,4 +150,4 @@ def test_one_of_two_operators_reconciles_and_the_other_takes_over(
         print(f"takeover after SIGKILL: {takeover:.1f}s; handover after SIGTERM: {handover:.1f}s")
     finally:
         for process in processes:
-            process.kill()
+            process.terminate()  # a clean exit leaves the Lease free for later tests
