@@ -17,41 +17,16 @@ from .conftest import CHART, REPO, Manifest, Render, of_kind, one, run_helm, tem
 
 KUBE_SCHEMA_VERSION = "1.37.0"
 
-NAMESPACED_MONITORED: dict[str, Any] = {
-    "watchNamespaces": ["team-a", "team-b"],
-    "serviceMonitor": {"enabled": True, "labels": {"release": "prometheus"}},
-    "prometheusRule": {"enabled": True, "labels": {"release": "prometheus"}},
-    "networkPolicy": {
-        "enabled": True,
-        "ingressFrom": [
-            {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}
-        ],
-    },
-    "podDisruptionBudget": {"enabled": True, "minAvailable": 1},
-}
-HIGH_AVAILABILITY: dict[str, Any] = {
-    "replicaCount": 3,
-    "leaderElection": {"leaseDurationSeconds": 20, "renewDeadlineSeconds": 12, "retryPeriodSeconds": 3},
-    "podDisruptionBudget": {"enabled": True, "minAvailable": 2},
-    "priorityClassName": "system-cluster-critical",
-}
-CUSTOM_IMAGE_AND_RESOURCES: dict[str, Any] = {
-    "image": {
-        "repository": "registry.example.com/platform/callplatform-operator",
-        "digest": "sha256:" + "ab" * 32,
-        "pullPolicy": "Always",
-    },
-    "imagePullSecrets": [{"name": "registry-credentials"}],
-    "replicaCount": 1,
-    "leaderElection": {"enabled": False},
-    "resources": {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"cpu": "1", "memory": "512Mi"}},
-    "serviceAccount": {"create": False, "name": "platform-operator"},
-    "nodeSelector": {"kubernetes.io/os": "linux"},
-    "tolerations": [{"key": "dedicated", "operator": "Equal", "value": "ops", "effect": "NoSchedule"}],
-    "extraEnv": [{"name": "HTTPS_PROXY", "value": "http://proxy.example.com:3128"}],
-    "logLevel": "debug",
-    "http": {"port": 9090},
-}
+
+def example_values(name: str) -> dict[str, Any]:
+    """The chart's example value sets, charts/callplatform-operator/ci/<name>-values.yaml."""
+    values: dict[str, Any] = yaml.safe_load((CHART / "ci" / f"{name}-values.yaml").read_text())
+    return values
+
+
+NAMESPACED_MONITORED = example_values("namespaced-monitored")
+HIGH_AVAILABILITY = example_values("high-availability")
+CUSTOM_IMAGE_AND_RESOURCES = example_values("custom-image-and-resources")
 VALUE_SETS = {
     "default": {},
     "namespaced-monitored": NAMESPACED_MONITORED,
