@@ -156,7 +156,8 @@ def create_namespace(cluster: Any, name: str, labels: Mapping[str, str] | None =
 def installed_release(
     cluster: Any, tmp_dir: Path, name: str, values: Mapping[str, Any], watch_namespaces: tuple[str, ...] = ()
 ) -> Iterator[Release]:
-    """`helm install --wait` into a fresh namespace that enforces the restricted Pod Security profile."""
+    """`helm install --wait` of the packaged chart into a fresh namespace that enforces the
+    restricted Pod Security profile."""
     helm_binary = Path(cluster.bin_dir) / "helm"
     release = Release(name, f"{name}-{uuid.uuid4().hex[:6]}", watch_namespaces)
     create_namespace(cluster, release.namespace, PSA_RESTRICTED)
@@ -165,12 +166,16 @@ def installed_release(
     values_file = tmp_dir / f"{name}-values.yaml"
     values_file.write_text(yaml.safe_dump({**values, "watchNamespaces": list(watch_namespaces)}))
     kube = ("--kubeconfig", str(cluster.kubeconfig), "--namespace", release.namespace)
+    # Install the packaged chart, as a chart repository would serve it (symlinks resolved).
+    package_dir = tmp_dir / f"{name}-package"
+    run_helm(helm_binary, "package", str(CHART), "--destination", str(package_dir))
+    (package,) = package_dir.glob("callplatform-operator-*.tgz")
     try:
         run_helm(
             helm_binary,
             "install",
             name,
-            str(CHART),
+            str(package),
             *kube,
             "--values",
             str(values_file),
