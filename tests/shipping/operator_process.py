@@ -104,7 +104,7 @@ class OperatorProcess:
 
 
 def http_get(port: int, path: str) -> tuple[int, bytes]:
-    """GET from an operator's HTTP server on loopback: (status, body), errors included."""
+    """GET from an operator's HTTP server on loopback: (status, body); (0, b"") when nothing answers."""
     import urllib.error
     import urllib.request
 
@@ -113,6 +113,8 @@ def http_get(port: int, path: str) -> tuple[int, bytes]:
             return int(response.status), response.read()
     except urllib.error.HTTPError as error:
         return int(error.code), error.read()
+    except OSError:  # refused or reset: no server on the port at this moment
+        return 0, b""
 
 
 def platform_condition(cluster: Any, namespace: str, name: str, condition: str) -> str:

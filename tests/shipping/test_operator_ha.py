@@ -112,6 +112,15 @@ def test_one_of_two_operators_reconciles_and_the_other_takes_over(
         )
         takeover = time.monotonic() - killed_at
         assert takeover <= WORST_CASE_TAKEOVER + SLACK
+        # The operator's own HTTP server has replaced the standby's, on the same port.
+        wait_for(
+            "replica-b to serve the health API itself",
+            lambda: (
+                b"standby" not in http_get(second.http_port, "/api/calls/health/jitsi")[1]
+                and http_get(second.http_port, "/healthz")[0] == 200
+            ),
+            60,
+        )
 
         # The new leader reconciles: a spec change reaches the Deployment.
         kube_cluster.kubectl(
