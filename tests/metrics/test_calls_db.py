@@ -555,3 +555,37 @@ async def test_removing_a_platform_mid_collection_leaves_no_series(call_db: Call
     finally:
         await collector.stop()
     assert platform_series(ns, name) == []
+
+
+async def test_a_slow_database_never_holds_up_a_scrape(call_db: CallDatabase) -> None:
+    call_db.execute('CREATE VIEW "stuckLog" AS SELECT c.* FROM "callLog" c, pg_sleep(3) AS s')
+    call_db.execute('GRANT SELECT ON "stuckLog" TO calls_reader')
+    ns, name = new_platform()
+    collector = CallMetricsCollector(
+        settings=CollectorSettings(interval_seconds=0.1, statement_timeout_seconds=10)
+    )
+    collector.upsert(ns, name, call_db.reader_url, CallLogSpec(table="stuckLog"))
+    await collector.start()
+    try:
+        await wait_for(
+            lambda: (
+                call_db.scalar(
+                    "SELECT count(*) FROM pg_stat_activity WHERE usename = 'calls_reader' AND state = 'active'"
+                )
+                == 1
+            ),
+            "a collection to be stuck in the database",
+        )
+        began = time.monotonic()
+        body = scrape()
+        assert time.monotonic() - began < 1.0
+        assert "callplatform_build_info" in body
+        assert (
+            call_db.scalar(
+                "SELECT count(*) FROM pg_stat_activity WHERE usename = 'calls_reader' AND state = 'active'"
+            )
+            == 1
+        ), "the query should still be running while the scrape is served"
+    finally:
+        await collector.stop()
+        collector.remove(ns, name)
