@@ -32,6 +32,7 @@ from psycopg import sql
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "metrics"))
 
+from callmetrics_db import SCHEMA  # the test suite's Prisma-style tables
 from callmetrics_pg import PostgresServer, running_postgres
 
 from callplatform.calls_db import CallMetricsCollector, CollectorSettings
@@ -42,16 +43,6 @@ SPEC = CallLogSpec(participants_column="participant_count")
 DEFAULT_STATEMENT_TIMEOUT = CollectorSettings().statement_timeout_seconds
 SERVER_SETTINGS = {"shared_buffers": "256MB", "maintenance_work_mem": "512MB", "max_wal_size": "8GB"}
 
-SCHEMA = """
-CREATE TABLE "callLog" (
-    id text PRIMARY KEY,
-    room text NOT NULL,
-    started_at timestamp(3) NOT NULL,
-    ended_at timestamp(3),
-    duration_seconds integer,
-    participant_count integer NOT NULL
-)
-"""
 # Rows in started_at order over the last year; the newest 60 are still running.
 HISTORY = """
 INSERT INTO "callLog" (id, room, started_at, ended_at, duration_seconds, participant_count)

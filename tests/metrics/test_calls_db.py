@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
 
 import psycopg
@@ -71,11 +72,23 @@ def labels(namespace: str, platform: str) -> dict[str, str]:
     return {"namespace": namespace, "platform": platform}
 
 
-async def test_gauges_and_counters_equal_sql_ground_truth(call_db: CallDatabase) -> None:
+@contextlib.asynccontextmanager
+async def watched(
+    url: str, spec: CallLogSpec, settings: CollectorSettings = FAST
+) -> AsyncIterator[tuple[CallMetricsCollector, str, str]]:
+    """A collector watching one new platform; stopped and its series removed afterwards."""
     ns, name = new_platform()
-    collector = CallMetricsCollector(settings=FAST)
-    collector.upsert(ns, name, call_db.reader_url, SPEC)
+    collector = CallMetricsCollector(settings=settings)
+    collector.upsert(ns, name, url, spec)
     try:
+        yield collector, ns, name
+    finally:
+        await collector.stop()
+        collector.remove(ns, name)
+
+
+async def test_gauges_and_counters_equal_sql_ground_truth(call_db: CallDatabase) -> None:
+    async with watched(call_db.reader_url, SPEC) as (collector, ns, name):
         assert await collector.collect_once(ns, name)
         active_truth = call_db.scalar('SELECT count(*) FROM "callLog" WHERE ended_at IS NULL')
         participants_truth = call_db.scalar(
@@ -113,18 +126,12 @@ async def test_gauges_and_counters_equal_sql_ground_truth(call_db: CallDatabase)
         assert value("callplatform_calls_ended_total", **labels(ns, name)) == 326
         assert value("callplatform_call_duration_seconds_count", **labels(ns, name)) == 326
         assert value("callplatform_calls_active", **labels(ns, name)) == 40
-    finally:
-        await collector.stop()
-        collector.remove(ns, name)
     assert platform_series(ns, name) == []
 
 
 async def test_paging_catches_up_across_cycles_without_double_counting(call_db: CallDatabase) -> None:
-    ns, name = new_platform()
     settings = CollectorSettings(page_size=50, max_pages_per_cycle=2, statement_timeout_seconds=2.0)
-    collector = CallMetricsCollector(settings=settings)
-    collector.upsert(ns, name, call_db.reader_url, SPEC)
-    try:
+    async with watched(call_db.reader_url, SPEC, settings) as (collector, ns, name):
         assert await collector.collect_once(ns, name)
         # 700 calls sharing ONE end timestamp: paging must order by (ended_at, id), not ended_at alone.
         add_calls(call_db, "burst-", 700, ended=True)
@@ -138,18 +145,12 @@ async def test_paging_catches_up_across_cycles_without_double_counting(call_db: 
         assert value("callplatform_calls_ended_total", **labels(ns, name)) == 700
         assert value("callplatform_calls_started_total", **labels(ns, name)) == 700
         assert histogram(ns, name) == bucket_truth(call_db, "burst-")
-    finally:
-        await collector.stop()
-        collector.remove(ns, name)
 
 
 async def test_count_column_and_computed_duration(call_db: CallDatabase) -> None:
     """participantsColumn instead of a table; no duration column: ended_at - started_at."""
-    ns, name = new_platform()
     spec = CallLogSpec(participants_column="participant_count", duration_column="")
-    collector = CallMetricsCollector(settings=FAST)
-    collector.upsert(ns, name, call_db.reader_url, spec)
-    try:
+    async with watched(call_db.reader_url, spec) as (collector, ns, name):
         assert await collector.collect_once(ns, name)
         assert value("callplatform_call_participants_active", **labels(ns, name)) == call_db.scalar(
             'SELECT sum(participant_count)::int FROM "callLog" WHERE ended_at IS NULL'
@@ -157,9 +158,6 @@ async def test_count_column_and_computed_duration(call_db: CallDatabase) -> None
         add_calls(call_db, "cmp-", 10, ended=True)  # started 10 minutes before they ended
         assert await collector.collect_once(ns, name)
         assert value("callplatform_call_duration_seconds_sum", **labels(ns, name)) == 10 * 600.0
-    finally:
-        await collector.stop()
-        collector.remove(ns, name)
 
 
 async def test_prisma_url_parameters_and_schema(postgres_server) -> None:  # type: ignore[no-untyped-def]
@@ -482,10 +480,11 @@ async def test_uuid_ids_and_timestamptz_columns_page_correctly(call_db: CallData
         duration_column="",
         participants_column="people",
     )
-    ns, name = new_platform()
-    collector = CallMetricsCollector(settings=CollectorSettings(page_size=7, max_pages_per_cycle=3))
-    collector.upsert(ns, name, call_db.reader_url, spec)
-    try:
+    async with watched(call_db.reader_url, spec, CollectorSettings(page_size=7, max_pages_per_cycle=3)) as (
+        collector,
+        ns,
+        name,
+    ):
         assert await collector.collect_once(ns, name)
         # 40 calls ending at the same instant, 30 minutes long, and 5 still running.
         call_db.execute(
@@ -504,16 +503,10 @@ async def test_uuid_ids_and_timestamptz_columns_page_correctly(call_db: CallData
         assert value("callplatform_call_duration_seconds_sum", **labels(ns, name)) == pytest.approx(
             40 * 1800.0
         )
-    finally:
-        await collector.stop()
-        collector.remove(ns, name)
 
 
 async def test_a_row_dated_in_the_future_does_not_hide_current_calls(call_db: CallDatabase) -> None:
-    ns, name = new_platform()
-    collector = CallMetricsCollector(settings=FAST)
-    collector.upsert(ns, name, call_db.reader_url, SPEC)
-    try:
+    async with watched(call_db.reader_url, SPEC) as (collector, ns, name):
         assert await collector.collect_once(ns, name)
         call_db.execute(
             """INSERT INTO "callLog" (id, room, started_at, ended_at, duration_seconds)
@@ -527,9 +520,6 @@ async def test_a_row_dated_in_the_future_does_not_hide_current_calls(call_db: Ca
         assert (
             value("callplatform_calls_active", **labels(ns, name)) == 40
         )  # the scheduled call has not started
-    finally:
-        await collector.stop()
-        collector.remove(ns, name)
 
 
 async def test_removing_a_platform_mid_collection_leaves_no_series(call_db: CallDatabase) -> None:
