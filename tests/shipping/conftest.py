@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import subprocess
+import sys
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -22,27 +23,17 @@ Manifest = dict[str, Any]
 Render = Callable[..., list[Manifest]]
 
 
-def helm_path() -> Path | None:
-    """Helm from tests/controlplane/build.sh (or $CALLPLATFORM_HELM), if it has been built."""
-    candidates = [
-        os.environ.get("CALLPLATFORM_HELM", ""),
-        str(
-            Path(os.environ.get("CALLPLATFORM_CACHE", Path.home() / ".cache" / "callplatform"))
-            / "bin/current/helm"
-        ),
-    ]
-    for candidate in candidates:
-        if candidate and Path(candidate).is_file() and os.access(candidate, os.X_OK):
-            return Path(candidate)
-    return None
-
-
 @pytest.fixture(scope="session")
 def helm() -> Path:
-    path = helm_path()
-    if path is None:
-        pytest.skip("helm is not built: run tests/controlplane/build.sh (or set CALLPLATFORM_HELM)")
-    return path
+    """Helm built from its Go module by tests/controlplane/build.sh (a no-op on a warm cache),
+    or $CALLPLATFORM_HELM."""
+    override = os.environ.get("CALLPLATFORM_HELM", "")
+    if override:
+        return Path(override)
+    sys.path.insert(0, str(REPO / "tests" / "controlplane"))
+    import localcluster
+
+    return Path(localcluster.build_binaries()) / "helm"
 
 
 def run_helm(helm: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
