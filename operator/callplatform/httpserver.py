@@ -9,13 +9,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from typing import Any
 
-import prometheus_client
 from aiohttp import web
 
+from callplatform import exposition
 from callplatform.health import ComponentHealth, HealthRegistry
 from callplatform.probes.result import COMPONENTS
 
@@ -118,8 +119,9 @@ class OperatorHttpServer:
         return web.Response(status=200 if ok else 503, text="ready\n" if ok else "not ready\n")
 
     async def _metrics(self, request: web.Request) -> web.Response:
-        body = prometheus_client.generate_latest()
-        return web.Response(body=body, headers={"Content-Type": prometheus_client.CONTENT_TYPE_LATEST})
+        # Rendering 500 platforms' series takes a noticeable fraction of a second: keep it off the loop.
+        body = await asyncio.to_thread(exposition.render_latest)
+        return web.Response(body=body, headers={"Content-Type": exposition.CONTENT_TYPE})
 
     async def _component(self, request: web.Request) -> web.Response:
         component = request.match_info["component"]
