@@ -44,6 +44,7 @@ unit: venv
 	$(BIN)/pytest -m "not cluster and not coturn and not postgres and not prosody" $(PYTEST_ARGS)
 
 bench: deps
+	bash scripts/install-system-deps.sh --bench
 	for script in bench/bench_*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
 
 clean:

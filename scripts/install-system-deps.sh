@@ -2,6 +2,7 @@
 # Install the Debian packages the tests and the demo use, if they are missing:
 # coturn (real TURN server), prosody (real BOSH), PostgreSQL, promtool.
 # Services are not started by the packages: the tests start their own on loopback.
+# With --bench, also the peers the benchmarks compare against (prometheus-blackbox-exporter).
 set -euo pipefail
 
 declare -A wanted=(
@@ -19,7 +20,9 @@ for binary in "${!wanted[@]}"; do
 		command -v "$binary" >/dev/null 2>&1 || missing+=("${wanted[$binary]}")
 	fi
 done
-command -v go >/dev/null 2>&1 || missing+=(golang-go)
+if [[ ${1:-} == --bench ]]; then
+	command -v prometheus-blackbox-exporter >/dev/null 2>&1 || missing+=(prometheus-blackbox-exporter)
+fi
 
 if ((${#missing[@]} == 0)); then
 	echo "[system-deps] all present"

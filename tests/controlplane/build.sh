@@ -80,7 +80,7 @@ build_helm() {
 	go_install_into "$1" "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
 }
 
-command -v go >/dev/null || { log "Go is required (apt-get install golang or the machine's Go)"; exit 1; }
+command -v go >/dev/null || { log "Go 1.21 or newer is required (it fetches the toolchain go.mod asks for from the module proxy)"; exit 1; }
 
 build_once kubernetes "$KUBERNETES_VERSION" build_kubernetes
 build_once etcd "$ETCD_VERSION" build_etcd

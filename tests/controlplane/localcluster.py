@@ -119,7 +119,34 @@ class LocalCluster:
             raise KubectlError(result)
         return result
 
-    def start(self) -> None:
+    def start(self, attempts: int = 2) -> None:
+        """Create the cluster; a failed attempt is logged with what kwok said, deleted, and tried again.
+
+        kwokctl picks free ports before its components bind them, so clusters created
+        side by side on a loaded machine can, rarely, collide.
+        """
+        for attempt in range(1, attempts + 1):
+            try:
+                self._create()
+                return
+            except (RuntimeError, KubectlError, TimeoutError, subprocess.TimeoutExpired) as exc:
+                diagnosis = self._component_logs()
+                self.stop()
+                if attempt == attempts:
+                    raise RuntimeError(f"cluster {self.name} did not start: {exc}\n{diagnosis}") from exc
+                log(f"attempt {attempt} failed ({exc}); recent component logs:\n{diagnosis}\nretrying")
+
+    def _component_logs(self, lines: int = 15) -> str:
+        logs = self.workdir / "kwok" / "clusters" / self.name / "logs"
+        parts = []
+        for path in sorted(logs.glob("*.log")) if logs.exists() else []:
+            if path.name == "audit.log":
+                continue
+            tail = path.read_text(errors="replace").splitlines()[-lines:]
+            parts.append(f"--- {path.name}\n" + "\n".join(tail))
+        return "\n".join(parts) or "(no component logs)"
+
+    def _create(self) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
         (self.workdir / "owner.pid").write_text(str(os.getpid()))
         config = self.workdir / "stages.yaml"
@@ -143,7 +170,6 @@ class LocalCluster:
             check=False,
         )  # fmt: skip
         if result.returncode != 0:
-            self.stop()
             raise RuntimeError(f"kwokctl create cluster failed:\n{result.stdout}\n{result.stderr}")
         self._add_nodes()
         self.wait_for_default_service_account()
