@@ -11,9 +11,11 @@ import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -171,12 +173,21 @@ class Coturn:
 
 
 def coturn_config(
-    mode: str, port: int, tls_port: int, cli_port: int, relay: tuple[int, int], tls: TlsFiles, workdir: Path
+    mode: str,
+    port: int,
+    tls_port: int,
+    cli_port: int,
+    relay: tuple[int, int],
+    tls: TlsFiles,
+    workdir: Path,
+    *,
+    user: tuple[str, str] = (STATIC_USER, STATIC_PASSWORD),
+    realm: str = REALM,
 ) -> str:
     auth = (
         f"use-auth-secret\nstatic-auth-secret={SHARED_SECRET}\n"
         if mode == "rest"
-        else f"lt-cred-mech\nuser={STATIC_USER}:{STATIC_PASSWORD}\n"
+        else f"lt-cred-mech\nuser={user[0]}:{user[1]}\n"
     )
     return (
         "listening-ip=127.0.0.1\n"
@@ -184,7 +195,7 @@ def coturn_config(
         f"listening-port={port}\n"
         f"tls-listening-port={tls_port}\n"
         f"min-port={relay[0]}\nmax-port={relay[1]}\n"
-        f"realm={REALM}\n"
+        f"realm={realm}\n"
         "fingerprint\n"
         f"{auth}"
         f"userdb={workdir / 'turndb'}\n"
@@ -205,13 +216,18 @@ def running_coturn(
     ports: tuple[int, int, int] | None = None,
     tls: TlsFiles | None = None,
     relay_ports: int = 40,
+    user: tuple[str, str] = (STATIC_USER, STATIC_PASSWORD),
+    realm: str = REALM,
 ) -> Iterator[Coturn]:
     require("turnserver", "coturn")
     workdir.mkdir(parents=True, exist_ok=True)
     port, tls_port, cli_port = ports or (free_port(), free_port(), free_port())
     tls = tls or make_self_signed(workdir)
     conf = workdir / "turnserver.conf"
-    conf.write_text(coturn_config(mode, port, tls_port, cli_port, free_port_range(relay_ports), tls, workdir))
+    relay = free_port_range(relay_ports)
+    conf.write_text(
+        coturn_config(mode, port, tls_port, cli_port, relay, tls, workdir, user=user, realm=realm)
+    )
     log_path = workdir / "turnserver.log"
     with log_path.open("ab") as log_file:
         process = subprocess.Popen(["turnserver", "-c", str(conf)], stdout=log_file, stderr=subprocess.STDOUT)
@@ -276,3 +292,28 @@ def running_prosody(workdir: Path) -> Iterator[Prosody]:
             yield Prosody(http_port, PROSODY_DOMAIN, log_path)
         finally:
             _stop(process)
+
+
+class _HealthHandler(BaseHTTPRequestHandler):
+    """Answers 200 on `/` and `/about/health`, as Jitsi's web front, JVB and jicofo do when healthy."""
+
+    def do_GET(self) -> None:
+        self.send_response(200 if self.path in ("/", "/about/health") else 404)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, format: str, *args: object) -> None:
+        del format, args
+
+
+@contextlib.contextmanager
+def running_health_server() -> Iterator[str]:
+    """A plain HTTP server on a free loopback port; yields its base URL."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _HealthHandler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -16,29 +13,16 @@ from callplatform.cli import main
 from callplatform.commands.probe import parse_turn_url
 
 from .platforms import platform_manifest
-from .servers import SHARED_SECRET, STATIC_PASSWORD, STATIC_USER, Coturn, Prosody, free_port, running_prosody
-
-
-class _Health(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:
-        self.send_response(200 if self.path in ("/", "/about/health") else 404)
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-
-    def log_message(self, format: str, *args: object) -> None:
-        del format, args
-
-
-@contextlib.contextmanager
-def health_server() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Health)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+from .servers import (
+    SHARED_SECRET,
+    STATIC_PASSWORD,
+    STATIC_USER,
+    Coturn,
+    Prosody,
+    free_port,
+    running_health_server,
+    running_prosody,
+)
 
 
 @pytest.fixture(scope="module")
@@ -101,7 +85,7 @@ def test_wrong_password_exits_1(
 def test_manifest_with_secrets(
     coturn_static: Coturn, prosody: Prosody, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    with health_server() as base:
+    with running_health_server() as base:
         manifest = platform_manifest(
             turn_port=coturn_static.port, tls_port=coturn_static.tls_port,
             probes={"webURL": f"{base}/", "boshURL": prosody.bosh_url,
