@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import io
 import sys
 from collections.abc import Hashable, Iterator, Mapping, Sequence
@@ -28,7 +29,23 @@ MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
 STDIN = "-"
 CALLPLATFORM_GROUP = "callplatform.io/"
 
-_Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when PyYAML has it
+_BaseLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when PyYAML has it
+_SCALAR_RESOLVER: Any = yaml.resolver.Resolver()
+
+
+@functools.lru_cache(maxsize=8192)
+def _resolve_scalar(value: str, implicit: tuple[bool, bool]) -> str:
+    return str(_SCALAR_RESOLVER.resolve(ScalarNode, value, implicit))
+
+
+class _Loader(_BaseLoader):  # type: ignore[misc]
+    """The safe loader, with implicit scalar tags memoised: manifests repeat the same keys and values,
+    and PyYAML resolves every scalar with Python regular expressions even under libyaml."""
+
+    def resolve(self, kind: type[Node], value: Any, implicit: tuple[bool, bool]) -> str:
+        if kind is ScalarNode and not self.yaml_path_resolvers:
+            return _resolve_scalar(value, implicit)
+        return str(super().resolve(kind, value, implicit))
 
 
 class InputError(Exception):
@@ -86,16 +103,31 @@ def load_manifests(paths: Sequence[str], stdin: TextIO | None = None) -> list[Lo
             secrets.setdefault((namespace, name), {}).update(data)
         elif kind == "CallPlatform" and api_version.startswith(CALLPLATFORM_GROUP):
             platforms.append(doc)
+    by_name: dict[str, list[tuple[str, dict[str, str]]]] = {}
+    for (namespace, name), data in secrets.items():
+        by_name.setdefault(name, []).append((namespace, data))
     loaded = []
     for doc in platforms:
         platform = parse_platform(doc.obj)
-        visible = {
-            name: data
-            for (namespace, name), data in secrets.items()
-            if not namespace or not platform.namespace or namespace == platform.namespace
-        }
-        loaded.append(LoadedPlatform(platform, visible, f"{doc.source}:{doc.line}"))
+        loaded.append(
+            LoadedPlatform(platform, _visible_secrets(platform, by_name), f"{doc.source}:{doc.line}")
+        )
     return loaded
+
+
+def _visible_secrets(
+    platform: Platform, by_name: Mapping[str, list[tuple[str, dict[str, str]]]]
+) -> dict[str, dict[str, str]]:
+    """The Secrets a platform references that share its namespace (or either has none); the last wins.
+
+    Only referenced names are looked up, so a repository of many platforms and Secrets stays linear.
+    """
+    visible: dict[str, dict[str, str]] = {}
+    for name in sorted(platform.secret_names()):
+        for namespace, data in by_name.get(name, ()):
+            if not namespace or not platform.namespace or namespace == platform.namespace:
+                visible[name] = data
+    return visible
 
 
 def load_env_file(path: str, stdin: TextIO | None = None) -> dict[str, str]:
