@@ -30,6 +30,7 @@ NAMESPACE = "calls-demo"
 EXAMPLE = ROOT / "examples" / "production.yaml"
 CRD = ROOT / "crds" / "callplatform.io_callplatforms.yaml"
 HTTP_PORT = int(os.environ.get("DEMO_HTTP_PORT", "8080"))
+CLUSTER_NAME = os.environ.get("DEMO_CLUSTER_NAME", "cp-demo")
 READY_TIMEOUT = 180.0
 
 
@@ -98,7 +99,7 @@ def show(cluster: localcluster.LocalCluster, name: str, log_path: Path) -> None:
 def main() -> int:
     bin_dir = localcluster.build_binaries()
     localcluster.reap_stale_clusters(bin_dir)
-    cluster = localcluster.LocalCluster("cp-demo", bin_dir)
+    cluster = localcluster.LocalCluster(CLUSTER_NAME, bin_dir)
     log_dir = ROOT / ".demo"
     log_dir.mkdir(exist_ok=True)
     log_path = log_dir / "operator.log"
