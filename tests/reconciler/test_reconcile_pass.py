@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -313,3 +315,28 @@ def test_only_a_platform_in_progress_asks_to_be_looked_at_again(
     reconciler.reconcile(NS, "calls")
     kube.finish_job("calls-migrate-", NS, succeeded=False)
     assert not reconciler.reconcile(NS, "calls").converging  # failed: waits for a new image
+
+
+def test_status_publishes_no_hash_of_the_turn_config(kube: FakeKube, reconciler: Reconciler) -> None:
+    # Everything in turnserver.conf but the TURN secret follows from the spec, so a hash of it
+    # in the status (readable by anyone who can read the CallPlatform) allows offline guessing.
+    _bring_up(kube, reconciler)
+    status = kube.obj("CallPlatform", NS, "calls")["status"]  # type: ignore[index]
+    assert status["appliedImage"] == IMAGE_1
+
+    def keys(value: Any) -> list[str]:
+        if isinstance(value, dict):
+            return [k for key, child in value.items() for k in [str(key), *keys(child)]]
+        if isinstance(value, list):
+            return [k for child in value for k in keys(child)]
+        return []
+
+    assert not [key for key in keys(status) if "checksum" in key.lower() or "hash" in key.lower()]
+    turn_secret = kube.obj("Secret", NS, "calls-turn")
+    assert turn_secret is not None
+    conf = (
+        turn_secret.get("stringData", {}).get("turnserver.conf")
+        or base64.b64decode(turn_secret["data"]["turnserver.conf"]).decode()
+    )
+    status_text = json.dumps(status)
+    assert hashlib.sha256(conf.encode()).hexdigest() not in status_text

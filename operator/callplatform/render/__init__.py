@@ -19,11 +19,7 @@ from callplatform.render.secrets import (
     secrets_checksum,
 )
 from callplatform.render.security_headers import render_security_headers_configmap
-from callplatform.render.turnserver import (
-    render_turn_config_secret,
-    render_turnserver_conf,
-    turn_config_checksum,
-)
+from callplatform.render.turnserver import render_turn_config_secret
 from callplatform.render.workloads import (
     render_demo_seed_job,
     render_deployment,
@@ -44,7 +40,6 @@ class DesiredObjects:
     migration_job: Manifest
     deployment: Manifest | None
     demo_seed_job: Manifest | None
-    turn_config_checksum: str
     secrets_checksum: str
 
     def objects(self) -> list[Manifest]:
@@ -104,6 +99,5 @@ def render_platform(
         migration_job=render_migration_job(platform, secrets),
         deployment=deployment,
         demo_seed_job=render_demo_seed_job(platform, secrets) if seed else None,
-        turn_config_checksum=turn_config_checksum(render_turnserver_conf(platform, values)),
         secrets_checksum=checksum,
     )

@@ -7,7 +7,6 @@ keeps running, which would silently open a hole in the deny list.
 
 from __future__ import annotations
 
-import hashlib
 import ipaddress
 from typing import Any
 
@@ -97,10 +96,6 @@ def render_turnserver_conf(platform: Platform, secrets: SecretValues) -> str:
 
 def turn_config_secret_name(platform: Platform) -> str:
     return object_name(platform, "turn")
-
-
-def turn_config_checksum(conf: str) -> str:
-    return hashlib.sha256(conf.encode()).hexdigest()
 
 
 def render_turn_config_secret(platform: Platform, secrets: SecretValues) -> dict[str, Any]:
