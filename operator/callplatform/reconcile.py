@@ -179,8 +179,20 @@ def deployment_state(deployment: Mapping[str, Any] | None, desired_image: str) -
 
 
 def health_state(
-    platform: Platform, component: str, condition_type: str, health: HealthLookup | None
+    platform: Platform,
+    component: str,
+    condition_type: str,
+    health: HealthLookup | None,
+    previous: Mapping[str, Any] | None = None,
 ) -> ConditionState:
+    """The component's condition from the health registry.
+
+    The registry lives in memory: after a restart or a leader failover it knows
+    nothing until the first probe. Until then the previous verdict stands (as
+    the platform's own status recorded it), so a restart does not flip every
+    platform to Ready=False and back. AwaitingFirstProbe is only for a component
+    never judged while monitored: a new platform, or monitoring just enabled.
+    """
     if not platform.monitoring.enabled:
         return ConditionState(
             condition_type,
@@ -191,6 +203,13 @@ def health_state(
         )
     result = health(platform.namespace, platform.name, component) if health else None
     if result is None:
+        if previous and previous.get("reason") not in (None, "", "MonitoringDisabled"):
+            return ConditionState(
+                condition_type,
+                str(previous.get("status") or UNKNOWN),
+                str(previous["reason"]),
+                str(previous.get("message") or ""),
+            )
         return ConditionState(
             condition_type, UNKNOWN, "AwaitingFirstProbe", f"{component} has not been probed yet."
         )
@@ -313,8 +332,16 @@ class Reconciler:
         result.converging = result.converging or deployment_condition.reason == "DeploymentProgressing"
         states += [
             deployment_condition,
-            health_state(platform, "jitsi", JITSI_HEALTHY, self.health),
-            health_state(platform, "coturn", COTURN_HEALTHY, self.health),
+            health_state(
+                platform, "jitsi", JITSI_HEALTHY, self.health, _condition(previous_conditions, JITSI_HEALTHY)
+            ),
+            health_state(
+                platform,
+                "coturn",
+                COTURN_HEALTHY,
+                self.health,
+                _condition(previous_conditions, COTURN_HEALTHY),
+            ),
         ]
         conditions = build_conditions(
             states, previous_conditions, generation=platform.generation, now=self.clock()
