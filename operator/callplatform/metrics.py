@@ -77,7 +77,7 @@ MIGRATIONS = Counter(
 )
 MIGRATION_FAILING = Gauge(
     "callplatform_migration_failing",
-    "1 while the most recent migration Job of the platform failed, 0 once one succeeded.",
+    "1 while the platform's MigrationsComplete condition says MigrationFailed, else 0 (set every reconcile).",
     list(PLATFORM),
 )
 
@@ -289,10 +289,17 @@ def set_findings(namespace: str, platform: str, findings: Sequence[Finding]) -> 
     _findings_by_platform.replace(namespace, platform, {key: float(n) for key, n in counts.items()})
 
 
-def record_migration(namespace: str, platform: str, outcome: str) -> None:
-    MIGRATIONS.labels(namespace, platform, _choice(outcome, MIGRATION_OUTCOMES)).inc()
-    if outcome in MIGRATION_OUTCOMES:
-        MIGRATION_FAILING.labels(namespace, platform).set(1 if outcome == "failed" else 0)
+def record_migration(namespace: str, platform: str, outcome: str | None, failing: bool | None = None) -> None:
+    """Count a finished migration Job (`outcome`, only on the pass that saw it finish) and set the
+    failing gauge. The reconciler passes `failing` on every pass, from the MigrationsComplete
+    condition, so the gauge survives an operator restart; without it, the outcome decides."""
+    if outcome is not None:
+        MIGRATIONS.labels(namespace, platform, _choice(outcome, MIGRATION_OUTCOMES)).inc()
+    if failing is None:
+        if outcome not in MIGRATION_OUTCOMES:
+            return
+        failing = outcome == "failed"
+    MIGRATION_FAILING.labels(namespace, platform).set(1 if failing else 0)
 
 
 def record_probe(namespace: str, platform: str, result: ProbeOutcome) -> None:

@@ -70,6 +70,10 @@ class ComponentHealthView(Protocol):
 HealthLookup = Callable[[str, str, str], ComponentHealthView | None]
 
 
+def _ignore_migration(namespace: str, name: str, outcome: str | None, failing: bool) -> None:
+    return None
+
+
 @dataclass
 class Hooks:
     """What a pass tells the rest of the operator (metrics, probe scheduler, call metrics)."""
@@ -77,7 +81,10 @@ class Hooks:
     on_pass: Callable[[Platform, SecretValues, list[Finding], list[dict[str, Any]]], None] = (
         lambda platform, secrets, findings, conditions: None
     )
-    on_migration: Callable[[str, str, str], None] = lambda namespace, name, outcome: None
+    # Every pass: (namespace, name, outcome, failing). `outcome` is "succeeded"/"failed" on the pass
+    # that saw a migration Job finish, else None; `failing` is whether MigrationsComplete says
+    # MigrationFailed now, so a restarted operator reports a failure it did not see happen.
+    on_migration: Callable[[str, str, str | None, bool], None] = _ignore_migration
     on_gone: Callable[[str, str], None] = lambda namespace, name: None
 
 
@@ -297,6 +304,7 @@ class Reconciler:
 
         states = [secrets_valid_state(findings)]
         new_status: dict[str, Any] = {}
+        outcome: str | None = None
         if errors:
             result.blocked = True
             states += self._blocked_states(platform, status, desired)
@@ -324,8 +332,7 @@ class Reconciler:
             )
             if migration.migrated:
                 new_status["seededImage"] = self._seed(platform, status, desired, result)
-            if migration.outcome:
-                self.hooks.on_migration(namespace, name, migration.outcome)
+            outcome = migration.outcome
             result.converging = migration.state.reason == "MigrationRunning"
         deployment_condition = deployment_state(deployment, platform.calls.image)
         # A blocked or failed platform waits for a change (a watch event), not for time.
@@ -369,6 +376,8 @@ class Reconciler:
                 )
                 result.writes.append(f"Event/{event[1]}")
         result.ready = _condition(conditions, READY).get("status") == TRUE
+        failing = _condition(conditions, MIGRATIONS_COMPLETE).get("reason") == MIGRATION_FAILED
+        self.hooks.on_migration(namespace, name, outcome, failing)
         self.hooks.on_pass(platform, values, findings, conditions)
         return result
 

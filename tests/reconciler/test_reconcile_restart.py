@@ -7,10 +7,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from prometheus_client import REGISTRY
 from reconciler_fake_kube import FakeKube
 from reconciler_platforms import STRONG_SECRETS, platform_manifest, secret_manifest
 
-from callplatform.reconcile import Reconciler
+from callplatform import metrics
+from callplatform.reconcile import Hooks, Reconciler
 
 NS = "calls-ns"
 
@@ -121,3 +123,45 @@ def test_monitoring_just_enabled_awaits_the_first_probe(kube: FakeKube) -> None:
     assert conditions["JitsiHealthy"]["status"] == "Unknown"
     assert conditions["JitsiHealthy"]["reason"] == "AwaitingFirstProbe"
     assert conditions["CoturnHealthy"]["reason"] == "AwaitingFirstProbe"
+
+
+def _metric(name: str, **labels: str) -> float | None:
+    return REGISTRY.get_sample_value(name, labels)
+
+
+def test_restart_reports_a_migration_that_is_still_failed(kube: FakeKube) -> None:
+    ns, name = NS, "calls"
+    before = Reconciler(kube, clock=Clock())  # type: ignore[arg-type]  # the operator before the restart
+    kube.put(secret_manifest(STRONG_SECRETS, namespace=ns))
+    kube.put(platform_manifest(namespace=ns))
+    before.reconcile(ns, name)
+    kube.finish_job("calls-migrate-", ns, succeeded=False)
+    before.reconcile(ns, name)
+    assert _conditions(kube)["MigrationsComplete"]["reason"] == "MigrationFailed"
+
+    metrics.forget_platform(ns, name)  # a fresh process: no series for this platform
+    labels = {"namespace": ns, "platform": name}
+    restarted = Reconciler(
+        kube,  # type: ignore[arg-type]
+        hooks=Hooks(on_migration=metrics.record_migration),
+        clock=Clock(),
+    )
+    restarted.reconcile(ns, name)
+    assert _metric("callplatform_migration_failing", **labels) == 1
+    restarted.reconcile(ns, name)
+    assert _metric("callplatform_migration_failing", **labels) == 1
+    # The outcome counter still counts Jobs this process saw finish, and it saw none.
+    assert _metric("callplatform_migration_jobs_total", **labels, outcome="failed") is None
+
+    platform = kube.obj("CallPlatform", ns, name)
+    assert platform is not None
+    platform["spec"]["calls"]["image"] = "registry.example.com/calls-backend:1.4.3"
+    platform["metadata"]["generation"] += 1
+    restarted.reconcile(ns, name)
+    assert _metric("callplatform_migration_failing", **labels) == 0  # the fix is migrating
+    kube.finish_job("calls-migrate-", ns, succeeded=True)
+    restarted.reconcile(ns, name)
+    assert _conditions(kube)["MigrationsComplete"]["status"] == "True"
+    assert _metric("callplatform_migration_failing", **labels) == 0
+    assert _metric("callplatform_migration_jobs_total", **labels, outcome="succeeded") == 1
+    metrics.forget_platform(ns, name)
