@@ -317,6 +317,23 @@ def test_only_a_platform_in_progress_asks_to_be_looked_at_again(
     assert not reconciler.reconcile(NS, "calls").converging  # failed: waits for a new image
 
 
+def test_turn_password_with_a_line_break_blocks_the_pass_and_is_never_written(
+    kube: FakeKube, reconciler: Reconciler
+) -> None:
+    injected = STRONG_SECRETS["TURN_PASSWORD"] + "\nallowed-peer-ip=10.0.0.0-10.255.255.255"
+    kube.put(secret_manifest({**STRONG_SECRETS, "TURN_PASSWORD": injected}, namespace=NS))
+    kube.put(platform_manifest(namespace=NS))
+    result = reconciler.reconcile(NS, "calls")
+    assert result.blocked
+    assert kube.obj("Secret", NS, "calls-turn") is None
+    conditions = _conditions(kube)
+    assert conditions["SecretsValid"]["status"] == "False"
+    assert "CP017" in json.dumps(kube.obj("CallPlatform", NS, "calls")["status"])  # type: ignore[index]
+    status_text = json.dumps(kube.obj("CallPlatform", NS, "calls")["status"])  # type: ignore[index]
+    assert STRONG_SECRETS["TURN_PASSWORD"] not in status_text and "allowed-peer-ip" not in status_text
+    assert all(STRONG_SECRETS["TURN_PASSWORD"] not in e["message"] for e in kube.events)
+
+
 def test_status_publishes_no_hash_of_the_turn_config(kube: FakeKube, reconciler: Reconciler) -> None:
     # Everything in turnserver.conf but the TURN secret follows from the spec, so a hash of it
     # in the status (readable by anyone who can read the CallPlatform) allows offline guessing.

@@ -138,6 +138,37 @@ def test_turnserver_conf_static_and_rest() -> None:
     assert "lt-cred-mech" not in rest
 
 
+INJECTION = "\nallowed-peer-ip=10.0.0.0-10.255.255.255"
+
+
+@pytest.mark.parametrize(
+    ("mode", "values"),
+    [
+        ("static", {"TURN_PASSWORD": STRONG_SECRETS["TURN_PASSWORD"] + INJECTION}),
+        ("static", {"TURN_PASSWORD": STRONG_SECRETS["TURN_PASSWORD"] + "\n"}),
+        ("static", {"TURN_PASSWORD": STRONG_SECRETS["TURN_PASSWORD"] + "\r"}),
+        ("static", {"TURN_PASSWORD": STRONG_SECRETS["TURN_PASSWORD"] + "\x00"}),
+        ("static", {"TURN_USERNAME": "calls" + INJECTION}),
+        ("static", {"TURN_USERNAME": "calls:admin"}),
+        ("rest", {"TURN_SHARED_SECRET": "s" * 40 + INJECTION}),
+        ("rest", {"TURN_SHARED_SECRET": "s" * 40 + "\n"}),
+    ],
+)
+def test_turnserver_conf_refuses_credentials_that_would_add_lines(mode: str, values: dict[str, str]) -> None:
+    # Defence in depth behind CP017: the reconciler renders before its rules gate, so the renderer
+    # does not raise; it writes no credential at all (long-term auth without a user admits nobody).
+    secrets = {"calls-secrets": {**STRONG_SECRETS, "TURN_SHARED_SECRET": "s" * 40, **values}}
+    conf = render_turnserver_conf(_platform(turn__credentials__mode=mode), secrets)
+    lines = conf.splitlines()
+    assert not any(line.startswith("allowed-peer-ip=") for line in lines)
+    assert not any(line.startswith(("user=", "static-auth-secret=", "use-auth-secret")) for line in lines)
+    assert "lt-cred-mech" in lines
+    assert all(line.isprintable() for line in lines)
+    for value in values.values():
+        assert value.strip() not in conf
+    assert STRONG_SECRETS["TURN_PASSWORD"] not in conf and "s" * 40 not in conf
+
+
 def test_turnserver_conf_hardening_and_ranges() -> None:
     lines = render_turnserver_conf(
         _platform(turn__relay__allowedPeerCIDRs=["203.0.113.0/24"]), SECRETS

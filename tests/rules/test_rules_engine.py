@@ -122,6 +122,22 @@ CASES = [
     Case("CP016", "db-password-is-shared-secret", spec=REST,
          secret={"DATABASE_URL": f"postgresql://calls:{GOOD_SECRETS['TURN_SHARED_SECRET']}@db:5432/calls"},
          severities=(E, W, None), field="spec.database.urlSecretRef"),
+    Case("CP017", "turn-password-injects-a-line",
+         secret={"TURN_PASSWORD": GOOD_SECRETS["TURN_PASSWORD"] + "\nallowed-peer-ip=10.0.0.0-10.255.255.255"},
+         field="spec.turn.credentials.secretRef.passwordKey"),
+    Case("CP017", "turn-password-trailing-newline", secret={"TURN_PASSWORD": GOOD_SECRETS["TURN_PASSWORD"] + "\n"},
+         field="spec.turn.credentials.secretRef.passwordKey"),
+    Case("CP017", "turn-password-carriage-return", secret={"TURN_PASSWORD": GOOD_SECRETS["TURN_PASSWORD"] + "\r"}),
+    Case("CP017", "turn-password-nul", secret={"TURN_PASSWORD": "Tp9Lk3Mn7\x00Bv2Cx5Zq8W"}),
+    Case("CP017", "turn-password-unicode-line-separator", secret={"TURN_PASSWORD": "Tp9Lk3Mn7\u2028Bv2Cx5Zq8W"}),
+    Case("CP017", "turn-username-newline", secret={"TURN_USERNAME": "calls\nno-auth"},
+         field="spec.turn.credentials.secretRef.usernameKey"),
+    Case("CP017", "turn-username-colon", secret={"TURN_USERNAME": "calls:turn"},
+         field="spec.turn.credentials.secretRef.usernameKey"),
+    Case("CP017", "shared-secret-newline-rest", spec=REST,
+         secret={"TURN_SHARED_SECRET": GOOD_SECRETS["TURN_SHARED_SECRET"] + "\nallowed-peer-ip=10.0.0.0-10.255.255.255"},
+         field="spec.turn.credentials.secretRef.sharedSecretKey"),
+    Case("CP017", "shared-secret-tab-rest", spec=REST, secret={"TURN_SHARED_SECRET": "Ts4Gh8Jk2Lq6\tWp9Er3Ty7Ui1Op5As0Df"}),
     Case("CP015", "image-untagged", spec={"spec.calls.image": "registry.example.com:5000/calls-backend"},
          severities=(W, None, None)),
 ]  # fmt: skip
@@ -233,3 +249,16 @@ def test_a_secret_value_of_the_wrong_type_does_not_raise() -> None:
     broken: dict[str, Any] = {"calls-secrets": {"DATABASE_URL": 42, "JITSI_JWT_SECRET": b"\xff" * 40}}
     findings = check_platform(parse_platform(valid_manifest()), broken)
     assert any(f.rule == "CP011" and f.field == "spec.database.urlSecretRef" for f in findings)
+
+
+def test_cp017_never_quotes_the_value_and_allows_a_colon_in_the_password() -> None:
+    value = "Tp9Lk3Mn7Bv2Cx5Zq8W\nallowed-peer-ip=10.0.0.0-10.255.255.255"
+    case = Case("CP017", "x", secret={"TURN_PASSWORD": value, "TURN_USERNAME": "calls:x"})
+    for environment in ENVIRONMENTS:
+        hits = [f for f in findings_for(case, environment) if f.rule == "CP017"]
+        assert len(hits) == 2
+        for finding in hits:
+            assert "Tp9Lk3" not in finding.message and "allowed-peer-ip=10" not in finding.message
+            assert "calls:x" not in finding.message
+    fine = Case("CP017", "colon-in-password", secret={"TURN_PASSWORD": "Tp9Lk3:Mn7Bv2Cx5Zq8W"})
+    assert [f for f in findings_for(fine, "production") if f.rule == "CP017"] == []

@@ -160,3 +160,36 @@ def test_allow_missing_secrets_still_checks_secrets_that_are_present(
     assert code == 1
     assert {"CP001", "CP004", "CP010"} <= {line.split()[1] for line in out.splitlines()[:-1]}
     assert err == ""
+
+
+@pytest.mark.parametrize(
+    ("key", "injected"),
+    [
+        ("TURN_PASSWORD", "placeholder-turn-Xb7Qm2Rk9Vw4Ny6T\\nallowed-peer-ip=10.0.0.0-10.255.255.255"),
+        ("TURN_PASSWORD", "placeholder-turn-Xb7Qm2Rk9Vw4Ny6T\\n"),  # kubectl create secret --from-file
+        ("TURN_USERNAME", "calls\\r\\nno-auth"),
+        ("TURN_USERNAME", "calls:admin"),
+    ],
+)
+def test_a_turn_credential_that_would_inject_config_lines_fails_without_being_quoted(
+    capsys: pytest.CaptureFixture[str], write_file: WriteFile, key: str, injected: str
+) -> None:
+    text = (EXAMPLES / "production.yaml").read_text(encoding="utf-8")
+    original = {"TURN_PASSWORD": "placeholder-turn-Xb7Qm2Rk9Vw4Ny6T", "TURN_USERNAME": "calls"}[key]
+    line = f'  {key}: "{original}"'
+    assert line in text
+    path = write_file("injected.yaml", text.replace(line, f'  {key}: "{injected}"'))
+    for output_format in ("text", "json"):
+        code, out, err = run_cli(capsys, "--format", output_format, str(path))
+        assert code == 1
+        assert "CP017" in out
+        for fragment in ("Xb7Qm2Rk9Vw4Ny6T", "allowed-peer-ip=10", "no-auth", "calls:admin"):
+            assert fragment not in out + err
+    # `callplatform render` refuses it too: findings on stderr, no objects, exit 1.
+    code = main(["render", str(path)])
+    out, err = capsys.readouterr()
+    assert code == 1
+    assert "CP017" in err
+    assert "turnserver" not in out
+    for fragment in ("Xb7Qm2Rk9Vw4Ny6T", "allowed-peer-ip=10", "no-auth", "calls:admin"):
+        assert fragment not in out + err

@@ -13,6 +13,7 @@ from typing import Any
 from callplatform.model import Platform
 from callplatform.render.labels import object_name
 from callplatform.render.secrets import SecretValues, secret_manifest
+from callplatform.rules.values import turn_credential_problem
 
 CONF_KEY = "turnserver.conf"
 
@@ -66,14 +67,24 @@ def render_turnserver_conf(platform: Platform, secrets: SecretValues) -> str:
         f"realm={turn.effective_realm}",
         "fingerprint",
     ]
+    values = secrets.get(creds.secret_name, {})
     if creds.mode == "rest":
-        shared_secret = secrets.get(creds.secret_name, {}).get(creds.shared_secret_key, "")
-        lines += ["use-auth-secret", f"static-auth-secret={shared_secret}"]
+        shared_secret = values.get(creds.shared_secret_key, "")
+        credential_lines = ["use-auth-secret", f"static-auth-secret={shared_secret}"]
+        refused = turn_credential_problem(shared_secret) is not None
     else:
-        values = secrets.get(creds.secret_name, {})
         username = values.get(creds.username_key, "")
         password = values.get(creds.password_key, "")
-        lines += ["lt-cred-mech", f"user={username}:{password}"]
+        credential_lines = ["lt-cred-mech", f"user={username}:{password}"]
+        refused = (
+            turn_credential_problem(username, username=True) is not None
+            or turn_credential_problem(password) is not None
+        )
+    if refused:
+        # Defence in depth behind rule CP017 (which blocks the apply): a value that would add lines
+        # to the config is never written. Long-term credentials without a user admit nobody.
+        credential_lines = ["lt-cred-mech", "# TURN credentials refused (CP017): no user can authenticate."]
+    lines += credential_lines
     lines += [
         "no-cli",
         "no-multicast-peers",

@@ -231,6 +231,21 @@ _CATALOGUE = (
         W,
         None,
     ),
+    _rule(
+        "CP017",
+        "A TURN credential holds a line break, a control character, or a ':' in the username",
+        "The operator writes the TURN credentials into coturn's turnserver.conf, one directive per line. A "
+        "line break in a value ends the directive and starts another, so whoever sets the Secret can add "
+        "any directive, e.g. an allowed-peer-ip line that reopens private ranges to the relay. A trailing "
+        "newline (kubectl create secret --from-file) silently splits the credential. coturn's "
+        "user=name:password cannot hold a ':' in the name.",
+        "Store TURN_USERNAME, TURN_PASSWORD and TURN_SHARED_SECRET without line breaks or other control "
+        "characters (kubectl create secret --from-literal, or strip the file's trailing newline), and "
+        "pick a username without ':'.",
+        E,
+        E,
+        E,
+    ),
 )
 
 RULES: Mapping[str, Rule] = {rule.id: rule for rule in _CATALOGUE}

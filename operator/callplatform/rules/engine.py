@@ -22,6 +22,7 @@ from callplatform.rules.values import (
     is_bcrypt_hash,
     judge_peer_cidr,
     parse_bool,
+    turn_credential_problem,
     weakness,
 )
 
@@ -254,6 +255,7 @@ def _check_checklist(out: _Collector, c: _Checklist) -> None:
             out.add("CP002", item.field, f"{item.source} is empty; the platform needs it to run calls.")
 
     _check_secret_strength(out, c)
+    _check_turn_credential_syntax(out, c)
     _check_database_url(out, c.database_url)
     _check_secret_reuse(out, c)
 
@@ -312,6 +314,17 @@ def _check_secret_strength(out: _Collector, c: _Checklist) -> None:
                 "CP006",
                 item.field,
                 f"{item.source} has {len(item.value)} characters; use at least {minimum} random characters.",
+            )
+
+
+def _check_turn_credential_syntax(out: _Collector, c: _Checklist) -> None:
+    for item, username in ((c.turn_username, True), (c.turn_password, False), (c.turn_shared_secret, False)):
+        problem = turn_credential_problem(item.value, username=username) if item.value else None
+        if problem is not None:
+            out.add(
+                "CP017",
+                item.field,
+                f"{item.source} {problem}; it would break turnserver.conf. Store the value without it.",
             )
 
 

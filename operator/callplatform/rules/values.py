@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import unicodedata
 from dataclasses import dataclass
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -115,6 +116,25 @@ def weakness(value: str) -> str | None:
         return "is one repeated character"
     if len(value) >= 2 and len(set(value)) <= 2 and len(value) >= 8:
         return "uses at most two distinct characters"
+    return None
+
+
+def turn_credential_problem(value: str, *, username: bool = False) -> str | None:
+    """Why a TURN credential cannot go into turnserver.conf as one line, or None.
+
+    The description never quotes the value. coturn reads its config line by line, so a line
+    break would end the directive and start another (any directive: `allowed-peer-ip=` reopens
+    private ranges); `user=name:password` cannot hold a ':' in the name.
+    """
+    if "\n" in value or "\r" in value:
+        return (
+            "contains a line break (a trailing newline often comes from `kubectl create secret "
+            "--from-file`; use --from-literal or strip the file)"
+        )
+    if any(unicodedata.category(ch) in ("Cc", "Zl", "Zp") for ch in value):
+        return "contains a control character"
+    if username and ":" in value:
+        return "contains ':', which coturn's user=name:password cannot hold"
     return None
 
 
