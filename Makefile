@@ -41,7 +41,7 @@ typecheck: venv
 	$(BIN)/mypy
 
 unit: venv
-	$(BIN)/pytest -m "not cluster and not coturn and not postgres and not prosody" $(PYTEST_ARGS)
+	$(BIN)/pytest -m "not cluster and not coturn and not postgres and not prosody and not tools" $(PYTEST_ARGS)
 
 bench: deps
 	bash scripts/install-system-deps.sh --bench

@@ -14,6 +14,8 @@ import yaml
 
 from callplatform import metrics
 
+pytestmark = pytest.mark.tools
+
 ROOT = Path(__file__).resolve().parents[2]
 RULES = ROOT / "ops" / "prometheus" / "callplatform-rules.yaml"
 RULE_TESTS = sorted((ROOT / "ops" / "prometheus" / "tests").glob("*.yaml"))

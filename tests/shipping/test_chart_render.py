@@ -15,6 +15,8 @@ import yaml
 
 from .conftest import CHART, REPO, Manifest, Render, of_kind, one, run_helm, template
 
+pytestmark = pytest.mark.tools
+
 KUBE_SCHEMA_VERSION = "1.37.0"
 
 
