@@ -180,9 +180,19 @@ class Kube:
         path = resource_of(api_version, kind).path(namespace, name)
         return self._request(f"get {kind}", "GET", path, allow_not_found=True)
 
-    def list(self, api_version: str, kind: str, namespace: str | None) -> list[Manifest]:
+    def list(
+        self,
+        api_version: str,
+        kind: str,
+        namespace: str | None,
+        label_selector: Mapping[str, str] | None = None,
+    ) -> list[Manifest]:
+        """Objects of a kind; with `label_selector`, only those carrying every one of those labels."""
         path = resource_of(api_version, kind).path(namespace)
-        result = self._request(f"list {kind}", "GET", path) or {}
+        query = []
+        if label_selector:
+            query.append(("labelSelector", ",".join(f"{k}={v}" for k, v in sorted(label_selector.items()))))
+        result = self._request(f"list {kind}", "GET", path, query=query) or {}
         items: list[Manifest] = result.get("items", [])
         return items
 

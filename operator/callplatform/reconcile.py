@@ -33,6 +33,7 @@ from callplatform.findings import Finding, Severity
 from callplatform.kube import Kube, Manifest, decode_secret_data, now_rfc3339
 from callplatform.model import Platform, parse_platform
 from callplatform.render import DesiredObjects, demo_seed_allowed, render_platform
+from callplatform.render.labels import COMPONENT_LABEL, INSTANCE_LABEL
 from callplatform.render.secrets import (
     SecretValues,
     effective_secrets,
@@ -41,7 +42,7 @@ from callplatform.render.secrets import (
     new_secret_value,
     render_generated_secret,
 )
-from callplatform.render.workloads import CALLS_CONTAINER, calls_name
+from callplatform.render.workloads import CALLS_CONTAINER, IMAGE_ANNOTATION, calls_name
 from callplatform.rules import check_platform
 
 log = logging.getLogger(__name__)
@@ -53,6 +54,7 @@ PROGRESS_REASONS = frozenset(
     {"MigrationRunning", "DeploymentProgressing", "DeploymentNotCreated", "AwaitingFirstProbe"}
 )
 MIGRATION_FAILED = "MigrationFailed"
+MIGRATION_COMPONENT = "migration"  # the component label of migration Jobs (render/workloads.py)
 BLOCKED_BY_RULES = "BlockedByRules"
 
 
@@ -462,6 +464,17 @@ class Reconciler:
                 message = f"Migration Job {job_name} for {image} failed; {stays}."
                 state = ConditionState(MIGRATIONS_COMPLETE, FALSE, MIGRATION_FAILED, message)
                 return _Migration(state, False, previous_image, job_name)
+            running = self._running_migration(platform, job_name)
+            if running is not None:  # one migration at a time against the database
+                other = running["metadata"]["name"]
+                other_image = (running["metadata"].get("annotations") or {}).get(IMAGE_ANNOTATION, "")
+                of_image = f" for {other_image}" if other_image else ""
+                message = (
+                    f"Migration Job {other}{of_image} is still running; the migration for {image} "
+                    f"(Job {job_name}) starts once it finishes; {stays}."
+                )
+                state = ConditionState(MIGRATIONS_COMPLETE, FALSE, "MigrationRunning", message)
+                return _Migration(state, False, previous_image, job_name)
             live_job = self._apply(job_manifest, result, None)
         else:
             live_job = self._apply(job_manifest, result, live_job)
@@ -483,6 +496,20 @@ class Reconciler:
             False,
             previous_image,
             job_name,
+        )
+
+    def _running_migration(self, platform: Platform, job_name: str) -> Manifest | None:
+        """Another migration Job of this platform that has not finished (the Job name hashes the pod
+        template, so a spec change while a migration runs renders a new name)."""
+        selector = {INSTANCE_LABEL: platform.name, COMPONENT_LABEL: MIGRATION_COMPONENT}
+        jobs = self.kube.list("batch/v1", "Job", platform.namespace, label_selector=selector)
+        running = [
+            job for job in jobs if job["metadata"]["name"] != job_name and _job_outcome(job) == "running"
+        ]
+        return (
+            min(running, key=lambda job: str(job["metadata"].get("creationTimestamp", "")))
+            if running
+            else None
         )
 
     def _roll_out(

@@ -57,11 +57,16 @@ class FakeKube:
         found = self.objects.get((kind, namespace, name))
         return copy.deepcopy(found) if found is not None else None
 
-    def list(self, api_version: str, kind: str, namespace: str | None) -> list[dict[str, Any]]:
+    def list(
+        self, api_version: str, kind: str, namespace: str | None, label_selector: dict[str, str] | None = None
+    ) -> list[dict[str, Any]]:
+        wanted = (label_selector or {}).items()
         return [
             copy.deepcopy(o)
             for (k, ns, _), o in self.objects.items()
-            if k == kind and namespace in (None, ns)
+            if k == kind
+            and namespace in (None, ns)
+            and wanted <= (o.get("metadata", {}).get("labels") or {}).items()
         ]
 
     def read_secret(self, namespace: str, name: str) -> dict[str, str] | None:
