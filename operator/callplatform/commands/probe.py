@@ -34,7 +34,7 @@ from callplatform.probes.targets import (
     TurnBindingTarget,
     build_targets,
 )
-from callplatform.probes.tls import TlsOptions
+from callplatform.probes.tls import TlsConfigError, TlsOptions, client_context
 from callplatform.probes.turn import TurnEndpoint
 
 CLI_CONCURRENCY = 16
@@ -113,7 +113,13 @@ def run(args: argparse.Namespace) -> int:
 def _tls_options(args: argparse.Namespace) -> TlsOptions:
     if args.ca_file and not Path(args.ca_file).is_file():
         raise UsageError(f"--ca-file {args.ca_file}: no such file")
-    return TlsOptions(ca_file=args.ca_file or "", insecure=args.insecure)
+    options = TlsOptions(ca_file=args.ca_file or "", insecure=args.insecure, ca_setting="--ca-file")
+    if options.ca_file:
+        try:
+            client_context(options)  # a bad bundle is a usage error, not a probe failure
+        except TlsConfigError as exc:
+            raise UsageError(f"--ca-file {exc.path}: {exc.problem}") from None
+    return options
 
 
 def _manifest_groups(paths: Sequence[str], tls: TlsOptions, timeout: float, stdin: TextIO) -> list[_Group]:

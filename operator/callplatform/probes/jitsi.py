@@ -22,7 +22,14 @@ import httpx
 import jwt
 
 from callplatform.probes.result import ProbeResult, failure
-from callplatform.probes.tls import TlsOptions, cert_not_after, client_context, expiring, peer_certificate
+from callplatform.probes.tls import (
+    TlsConfigError,
+    TlsOptions,
+    cert_not_after,
+    client_context,
+    expiring,
+    peer_certificate,
+)
 
 # httpx logs every request URL at INFO, and a JWT probe's URL carries the token in ?jwt=.
 logging.getLogger("httpx").setLevel(logging.WARNING)
@@ -130,6 +137,8 @@ def _exception_chain(exc: BaseException) -> list[BaseException]:
 
 
 def _classify(exc: BaseException) -> tuple[str, str]:
+    if isinstance(exc, TlsConfigError):
+        return "tls_error", str(exc)
     chain = _exception_chain(exc)
     if any(isinstance(e, httpx.TooManyRedirects) for e in chain):
         return "too_many_redirects", f"more than {MAX_REDIRECTS} redirects"
@@ -192,24 +201,43 @@ class HttpProber:
 
     def __init__(self, *, clock: Callable[[], float] = time.time) -> None:
         self._clients: dict[TlsOptions, httpx.AsyncClient] = {}
+        self._trusting_nothing: httpx.AsyncClient | None = None
         self._clock = clock
 
-    def _client(self, tls: TlsOptions) -> httpx.AsyncClient:
+    @staticmethod
+    def _new_client(verify: ssl.SSLContext) -> httpx.AsyncClient:
+        return httpx.AsyncClient(
+            verify=verify,
+            follow_redirects=True,
+            max_redirects=MAX_REDIRECTS,
+            limits=httpx.Limits(max_keepalive_connections=0, max_connections=1000),
+            headers={"User-Agent": USER_AGENT},
+            trust_env=False,
+        )
+
+    def _client(self, tls: TlsOptions, url: str) -> httpx.AsyncClient:
+        """Raises TlsConfigError for an https check when the CA file is unusable."""
         client = self._clients.get(tls)
-        if client is None:
-            client = httpx.AsyncClient(
-                verify=client_context(tls),
-                follow_redirects=True,
-                max_redirects=MAX_REDIRECTS,
-                limits=httpx.Limits(max_keepalive_connections=0, max_connections=1000),
-                headers={"User-Agent": USER_AGENT},
-                trust_env=False,
-            )
-            self._clients[tls] = client
+        if client is not None:
+            return client
+        try:
+            context = client_context(tls)
+        except TlsConfigError:
+            if urlsplit(url).scheme != "http":
+                raise
+            # A plain-HTTP check needs no CA bundle. A context that trusts nothing makes a
+            # redirect to https fail verification instead of silently trusting the system store.
+            if self._trusting_nothing is None:
+                self._trusting_nothing = self._new_client(ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT))
+            return self._trusting_nothing
+        client = self._clients[tls] = self._new_client(context)
         return client
 
     async def aclose(self) -> None:
         clients, self._clients = list(self._clients.values()), {}
+        if self._trusting_nothing is not None:
+            clients.append(self._trusting_nothing)
+            self._trusting_nothing = None
         for client in clients:
             await client.aclose()
 
@@ -217,10 +245,10 @@ class HttpProber:
         started = time.monotonic()
         trace = _Trace()
         shown = redact_url(check.url)
-        client = self._client(tls)
         request_timeout = httpx.Timeout(timeout)
         try:
             async with asyncio.timeout(timeout):
+                client = self._client(tls, check.url)
                 if check.kind == "bosh" and check.bosh_domain:
                     return await self._bosh(client, check, tls, trace, started, request_timeout)
                 params = {"jwt": mint_probe_token(check.token, self._clock())} if check.token else None

@@ -18,7 +18,7 @@ from callplatform.probes.targets import (
     TurnBindingTarget,
     target_component,
 )
-from callplatform.probes.tls import TlsOptions, warm_context
+from callplatform.probes.tls import TlsConfigError, TlsOptions, warm_context
 from callplatform.probes.turn import RELEASE_BUDGET_SECONDS, probe_allocate, probe_binding
 
 log = logging.getLogger(__name__)
@@ -52,6 +52,8 @@ async def run_target(
     try:
         async with asyncio.timeout(timeout + HARD_DEADLINE_MARGIN_SECONDS):
             return await _dispatch(target, tls, timeout, http)
+    except TlsConfigError as exc:  # the probers report this themselves; a safety net
+        return failure(component, probe, "tls_error", str(exc), duration_seconds=time.monotonic() - started)
     except TimeoutError:
         return failure(
             component,
@@ -82,7 +84,9 @@ async def run_targets(
 ) -> list[ProbeResult]:
     """All probes of one platform concurrently, each holding a slot of `semaphore` while it runs."""
 
-    await warm_context(targets.tls)
+    # An unusable CA file fails only the probes that need TLS, each with reason tls_error.
+    with contextlib.suppress(TlsConfigError):
+        await warm_context(targets.tls)
 
     async def one(target: ProbeTarget) -> ProbeResult:
         async with _maybe(semaphore):

@@ -22,7 +22,7 @@ from callplatform.probes.jitsi import HttpProber
 from callplatform.probes.result import ProbeResult
 from callplatform.probes.runner import HARD_DEADLINE_MARGIN_SECONDS, run_targets
 from callplatform.probes.targets import ProbeTargets
-from callplatform.probes.tls import tls_from_environment, warm_context
+from callplatform.probes.tls import TlsConfigError, tls_from_environment, warm_context
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +74,11 @@ class ProbeScheduler:
         self._semaphore = asyncio.Semaphore(self._concurrency)
         self._http = HttpProber(clock=self._clock)
         # Loading a trust store holds the GIL for ~0.1 s: pay it at start-up, not mid-round.
-        await warm_context(tls_from_environment())
+        try:
+            await warm_context(tls_from_environment())
+        except TlsConfigError as exc:
+            # Keep running: probes that need TLS report tls_error until the file is fixed.
+            log.error("%s; TLS probes will fail with reason tls_error", exc)
         self._running = True
         for key in self._platforms:
             self._spawn(key)

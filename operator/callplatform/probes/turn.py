@@ -21,6 +21,7 @@ from callplatform.probes.credentials import TurnAuth, TurnCredentials
 from callplatform.probes.result import ProbeResult, failure
 from callplatform.probes.tls import (
     DEFAULT_TLS,
+    TlsConfigError,
     TlsOptions,
     cert_not_after,
     client_context,
@@ -364,6 +365,8 @@ def _classify(exc: BaseException) -> tuple[str, str]:
         return "timeout", "no answer within the probe deadline"
     if isinstance(exc, ConnectionRefusedError):
         return "refused", "connection refused"
+    if isinstance(exc, TlsConfigError):
+        return "tls_error", str(exc)
     if isinstance(exc, ssl.SSLError):
         return "tls_error", f"TLS failed: {getattr(exc, 'reason', None) or type(exc).__name__}"
     if isinstance(exc, socket.gaierror):
