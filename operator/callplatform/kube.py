@@ -17,11 +17,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import urllib3
 from kubernetes import client as k8s_client
 from kubernetes import config as k8s_config
 
 FIELD_MANAGER = "callplatform-operator"
 USER_AGENT = "callplatform-operator"
+# (connect, read) seconds per attempt: a hung API server fails the request instead of pinning
+# the platform's reconcile forever. urllib3 retries an idempotent GET up to 3 times.
+DEFAULT_REQUEST_TIMEOUT: tuple[float, float] = (5.0, 30.0)
 
 log = logging.getLogger(__name__)
 
@@ -117,6 +121,14 @@ def _failure_detail(operation: str, body: bytes | None) -> str:
     return f"{reason}: {status.get('message', '')}"[:500]
 
 
+def _transport_reason(exc: urllib3.exceptions.HTTPError) -> str:
+    """Exception type names only: urllib3's messages quote the URL, query string included."""
+    cause = exc.reason if isinstance(exc, urllib3.exceptions.MaxRetryError) else None
+    if cause is None:
+        return type(exc).__name__
+    return f"{type(exc).__name__} ({type(cause).__name__})"
+
+
 def now_rfc3339() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -125,9 +137,15 @@ class Kube:
     """Blocking Kubernetes calls for one reconcile pass. `on_error` counts failures per operation."""
 
     def __init__(
-        self, api_client: Any, *, on_error: Callable[[str], None] | None = None, instance: str = ""
+        self,
+        api_client: Any,
+        *,
+        on_error: Callable[[str], None] | None = None,
+        instance: str = "",
+        request_timeout: tuple[float, float] = DEFAULT_REQUEST_TIMEOUT,
     ) -> None:
         self._api = api_client
+        self._request_timeout = request_timeout
         self._api.user_agent = USER_AGENT
         self._on_error = on_error or (lambda operation: None)
         self.instance = instance or f"{FIELD_MANAGER}-{uuid.uuid4().hex[:8]}"
@@ -163,11 +181,23 @@ class Kube:
             auth_settings=["BearerToken"],
         )
         try:
-            response = self._api.call_api(method_, url, header_params=header_params, body=body_)
+            response = self._api.call_api(
+                method_,
+                url,
+                header_params=header_params,
+                body=body_,
+                _request_timeout=self._request_timeout,
+            )
             response.read()
-        except k8s_client.ApiException as exc:  # transport-level problems surface here
+        except k8s_client.ApiException as exc:  # the client wraps TLS failures in this (status 0)
             self._on_error(operation)
-            raise KubeError(operation, int(exc.status or 0), str(exc.reason)) from None
+            status = int(exc.status or 0)
+            # A status-0 reason goes on with urllib3's text, which quotes the URL: keep its first line.
+            reason = str(exc.reason).splitlines()[0][:200] if status == 0 and exc.reason else str(exc.reason)
+            raise KubeError(operation, status, reason) from None
+        except urllib3.exceptions.HTTPError as exc:  # timeouts, refused or reset connections
+            self._on_error(operation)
+            raise KubeError(operation, 0, _transport_reason(exc)) from None
         if response.status == 404 and allow_not_found:
             return None
         if response.status >= 400:
