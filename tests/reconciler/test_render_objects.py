@@ -14,6 +14,7 @@ from callplatform.render import render_platform
 from callplatform.render.labels import MAX_NAME_LENGTH, object_name
 from callplatform.render.security_headers import content_security_policy, security_headers
 from callplatform.render.turnserver import DENIED_PEER_NETWORKS, render_turnserver_conf
+from callplatform.render.workloads import canonical_quantity
 
 SECRETS = {"calls-secrets": dict(STRONG_SECRETS)}
 
@@ -208,3 +209,33 @@ def test_csp_pins_hosts_and_framing() -> None:
     assert "'unsafe-inline'" in csp
     strict = content_security_policy(_platform(calls__allowUnsafeInlineStyles=False))
     assert "'unsafe-inline'" not in strict
+
+
+@pytest.mark.parametrize(
+    ("spelled", "stored"),
+    [
+        (1, "1"), (0.5, "500m"), ("0.5", "500m"), ("1500m", "1500m"), ("1000m", "1"), (1000, "1k"),
+        ("1024Mi", "1Gi"), ("1G", "1G"), ("1.5G", "1500M"), ("512Mi", "512Mi"), ("1.5Gi", "1536Mi"),
+        ("0.5Ki", "512"), ("1e3", "1e3"), ("1.5e3", "1500"), ("100u", "1m"), ("0", "0"),
+        ("not-a-quantity", "not-a-quantity"),
+    ],
+)  # fmt: skip
+def test_resource_quantities_are_written_as_the_api_server_stores_them(spelled: Any, stored: str) -> None:
+    # The API server's answers (tests/reconciler/test_deployment_roundtrip_cluster.py checks them).
+    assert canonical_quantity(spelled) == stored
+
+
+def test_deployment_omits_what_the_api_server_drops() -> None:
+    platform = _platform(
+        environment="development",
+        jitsi__jwt__appId="",
+        calls__command=[],
+        calls__resources={"requests": {"cpu": 1, "memory": "1024Mi"}, "limits": {}, "claims": []},
+    )
+    deployment = render_platform(platform, SECRETS).deployment
+    assert deployment is not None
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    assert "command" not in container
+    assert {"name": "JITSI_APP_ID"} in container["env"]
+    assert all(env.get("value") != "" for env in container["env"])
+    assert container["resources"] == {"requests": {"cpu": "1", "memory": "1Gi"}}

@@ -10,7 +10,11 @@ of creating another.
 from __future__ import annotations
 
 import json
-from typing import Any
+from collections.abc import Callable, Mapping
+from decimal import ROUND_CEILING, Decimal, InvalidOperation
+from typing import Any, cast
+
+from kubernetes.utils import parse_quantity
 
 from callplatform.model import Platform, SecretKeyRef
 from callplatform.render.labels import common_labels, metadata, object_name, selector_labels, short_hash
@@ -31,7 +35,67 @@ def _secret_env(name: str, ref: SecretKeyRef) -> dict[str, Any]:
 
 
 def _plain_env(name: str, value: str) -> dict[str, Any]:
-    return {"name": name, "value": value}
+    # The API server stores `value: ""` as no value at all; writing it would never match.
+    return {"name": name, "value": value} if value else {"name": name}
+
+
+_DECIMAL_SUFFIXES = {-9: "n", -6: "u", -3: "m", 0: "", 3: "k", 6: "M", 9: "G", 12: "T", 15: "P", 18: "E"}
+_BINARY_SUFFIXES = ("", "Ki", "Mi", "Gi", "Ti", "Pi", "Ei")
+_MILLI = Decimal("1e-3")
+_parse_quantity = cast(Callable[[str], Decimal], parse_quantity)
+
+
+def canonical_quantity(raw: Any) -> Any:
+    """A resource quantity as the API server writes it back (`resource.Quantity.String()`).
+
+    1 -> "1", 0.5 -> "500m", "1024Mi" -> "1Gi", "1000m" -> "1", "1.5G" -> "1500M". The suffix
+    family is kept (binary stays binary from 1Ki up, `e` notation stays `e`), the mantissa is
+    the smallest integer with an exponent that is a multiple of 3 (of 10 bits for binary), and
+    precision below 1m is rounded up (core/v1 defaulting rounds every ResourceList value up to
+    milli), as the API server does. Anything that is not a quantity is
+    returned unchanged, for the API server to reject.
+    """
+    if isinstance(raw, bool) or not isinstance(raw, str | int | float):
+        return raw
+    text = raw.strip() if isinstance(raw, str) else json.dumps(raw)
+    try:
+        value = Decimal(_parse_quantity(text))
+    except (ValueError, InvalidOperation, ArithmeticError):
+        return raw
+    if not value.is_finite():
+        return raw
+    suffix = text.lstrip("+-0123456789.")
+    value = (value / _MILLI).to_integral_value(rounding=ROUND_CEILING) * _MILLI
+    if suffix.endswith("i") and abs(value) >= 1024 and value == value.to_integral_value():
+        number, power = int(value), 0
+        while number % 1024 == 0 and power < len(_BINARY_SUFFIXES) - 1:
+            number, power = number // 1024, power + 1
+        return f"{number}{_BINARY_SUFFIXES[power]}"
+    sign, digits, exponent = value.normalize().as_tuple()
+    assert isinstance(exponent, int)  # finite
+    mantissa = int("".join(map(str, digits)))
+    shift = exponent % 3
+    mantissa, exponent = mantissa * 10**shift, exponent - shift
+    if mantissa == 0:
+        return "0"
+    exponent_form = len(suffix) > 1 and suffix[0] in "eE"
+    if exponent_form or exponent not in _DECIMAL_SUFFIXES:
+        unit = f"{suffix[0] if exponent_form else 'e'}{exponent}" if exponent else ""  # 3E3 stays 3E3
+    else:
+        unit = _DECIMAL_SUFFIXES[exponent]
+    return f"{'-' if sign else ''}{mantissa}{unit}"
+
+
+def canonical_resources(resources: Mapping[str, Any]) -> dict[str, Any]:
+    """`resources` as the API server stores it: canonical quantities, no empty maps or lists."""
+    out: dict[str, Any] = {}
+    for key, value in resources.items():
+        if key in ("requests", "limits") and isinstance(value, Mapping):
+            value = {name: canonical_quantity(quantity) for name, quantity in value.items()}
+        if value in ({}, [], None):
+            continue
+        out[key] = value
+    return out
 
 
 def pod_security_context() -> dict[str, Any]:
@@ -106,14 +170,11 @@ def _pod_spec(platform: Platform, containers: list[dict[str, Any]], *, restart_p
 
 
 def _container(name: str, image: str, command: tuple[str, ...], env: list[dict[str, Any]]) -> dict[str, Any]:
-    return {
-        "name": name,
-        "image": image,
-        "command": list(command),
-        "env": env,
-        "securityContext": container_security_context(),
-        "volumeMounts": [_SCRATCH_MOUNT],
-    }
+    container: dict[str, Any] = {"name": name, "image": image}
+    if command:  # the API server drops `command: []`; writing it would never match
+        container["command"] = list(command)
+    container.update(env=env, securityContext=container_security_context(), volumeMounts=[_SCRATCH_MOUNT])
+    return container
 
 
 def render_deployment(
@@ -132,8 +193,9 @@ def render_deployment(
     )
     container["ports"] = [{"name": "http", "containerPort": platform.calls.port, "protocol": "TCP"}]
     container["readinessProbe"] = {"tcpSocket": {"port": "http"}, "periodSeconds": 10}
-    if platform.calls.resources:
-        container["resources"] = dict(platform.calls.resources)
+    resources = canonical_resources(platform.calls.resources)
+    if resources:
+        container["resources"] = resources
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
