@@ -45,6 +45,8 @@ def test_a_good_env_file_has_no_findings(environment: str) -> None:
         ),
         ("ALLOW_DEMO_SEED", "maybe", "CP011", (E, E, E)),
         ("TURN_PASSWORD", GOOD_SECRETS["JITSI_JWT_SECRET"], "CP016", (E, W, None)),
+        ("TURN_USERNAME", "calls:admin", "CP017", (E, E, E)),
+        ("TURN_PASSWORD", GOOD_SECRETS["TURN_PASSWORD"] + "\x1b", "CP017", (E, E, E)),
         ("JITSI_DOMAIN", "meet internal", "CP011", (E, E, E)),
     ],
 )
