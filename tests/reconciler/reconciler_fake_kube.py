@@ -122,3 +122,14 @@ class FakeKube:
             "availableReplicas": replicas,
             "conditions": [{"type": "Available", "status": "True"}],
         }
+
+
+class Clock:
+    """A deterministic clock for conditions' lastTransitionTime: one second later on every call."""
+
+    def __init__(self) -> None:
+        self.tick = 0
+
+    def __call__(self) -> str:
+        self.tick += 1
+        return f"2026-11-27T10:{self.tick // 60:02d}:{self.tick % 60:02d}Z"

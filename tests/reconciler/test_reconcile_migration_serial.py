@@ -18,25 +18,6 @@ IMAGE_1 = "registry.example.com/calls-backend:1.4.2"
 IMAGE_2 = "registry.example.com/calls-backend:1.5.0"
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.tick = 0
-
-    def __call__(self) -> str:
-        self.tick += 1
-        return f"2026-11-27T12:{self.tick // 60:02d}:{self.tick % 60:02d}Z"
-
-
-@pytest.fixture
-def kube() -> FakeKube:
-    return FakeKube()
-
-
-@pytest.fixture
-def reconciler(kube: FakeKube) -> Reconciler:
-    return Reconciler(kube, clock=Clock())  # type: ignore[arg-type]
-
-
 def _platform(kube: FakeKube, name: str = "calls") -> dict[str, Any]:
     platform = kube.obj("CallPlatform", NS, name)
     assert platform is not None

@@ -8,8 +8,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-import pytest
-from reconciler_fake_kube import FakeKube
+from reconciler_fake_kube import Clock, FakeKube
 from reconciler_platforms import STRONG_SECRETS, WEAK_JWT_SECRET, platform_manifest, secret_manifest
 
 from callplatform.reconcile import Reconciler
@@ -18,25 +17,6 @@ NS = "calls-ns"
 IMAGE_1 = "registry.example.com/calls-backend:1.4.2"
 IMAGE_2 = "registry.example.com/calls-backend:1.5.0"
 IMAGE_3 = "registry.example.com/calls-backend:1.5.1"
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.tick = 0
-
-    def __call__(self) -> str:
-        self.tick += 1
-        return f"2026-11-27T10:{self.tick // 60:02d}:{self.tick % 60:02d}Z"
-
-
-@pytest.fixture
-def kube() -> FakeKube:
-    return FakeKube()
-
-
-@pytest.fixture
-def reconciler(kube: FakeKube) -> Reconciler:
-    return Reconciler(kube, clock=Clock())  # type: ignore[arg-type]
 
 
 def _conditions(kube: FakeKube, name: str = "calls") -> dict[str, dict[str, Any]]:

@@ -6,29 +6,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import pytest
 from prometheus_client import REGISTRY
-from reconciler_fake_kube import FakeKube
+from reconciler_fake_kube import Clock, FakeKube
 from reconciler_platforms import STRONG_SECRETS, platform_manifest, secret_manifest
 
 from callplatform import metrics
 from callplatform.reconcile import Hooks, Reconciler
 
 NS = "calls-ns"
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.tick = 0
-
-    def __call__(self) -> str:
-        self.tick += 1
-        return f"2026-11-27T11:{self.tick // 60:02d}:{self.tick % 60:02d}Z"
-
-
-@pytest.fixture
-def kube() -> FakeKube:
-    return FakeKube()
 
 
 @dataclass(frozen=True)
