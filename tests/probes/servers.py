@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "reconciler"))
-from reconciler_coturn import free_port  # the reconciler tests' helper: free for UDP and TCP
+from reconciler_coturn import free_port, stop_process, wait_for_tcp  # shared with the reconciler tests
 
 REALM = "probe.test"
 STATIC_USER = "probeuser"
@@ -100,33 +100,6 @@ def make_self_signed(directory: Path, name: str = "localhost", days: float = 30)
 def require(binary: str, package: str) -> None:
     if shutil.which(binary) is None:
         pytest.skip(f"{binary} not installed (apt-get install {package})")
-
-
-def _wait_tcp(port: int, process: subprocess.Popen[bytes], log: Path, what: str, timeout: float = 20) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            pass
-        if process.poll() is not None:
-            raise RuntimeError(
-                f"{what} exited with {process.returncode}:\n{log.read_text(errors='replace')[-3000:]}"
-            )
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{what} did not listen on {port} within {timeout}s")
-        time.sleep(0.05)
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 def _read_until(sock: socket.socket, marker: bytes, timeout: float = 5) -> bytes:
@@ -232,12 +205,12 @@ def running_coturn(
     with log_path.open("ab") as log_file:
         process = subprocess.Popen(["turnserver", "-c", str(conf)], stdout=log_file, stderr=subprocess.STDOUT)
         try:
-            _wait_tcp(port, process, log_path, "turnserver")
-            _wait_tcp(tls_port, process, log_path, "turnserver (TLS)")
-            _wait_tcp(cli_port, process, log_path, "turnserver (CLI)")
+            wait_for_tcp(port, process, log_path, "turnserver")
+            wait_for_tcp(tls_port, process, log_path, "turnserver (TLS)")
+            wait_for_tcp(cli_port, process, log_path, "turnserver (CLI)")
             yield Coturn(port, tls_port, cli_port, log_path, tls, mode)
         finally:
-            _stop(process)
+            stop_process(process)
 
 
 PROSODY_DOMAIN = "meet.probe.test"
@@ -288,10 +261,10 @@ def running_prosody(workdir: Path) -> Iterator[Prosody]:
     with console.open("ab") as out:
         process = subprocess.Popen(["prosody", "--config", str(conf)], stdout=out, stderr=subprocess.STDOUT)
         try:
-            _wait_tcp(http_port, process, console, "prosody")
+            wait_for_tcp(http_port, process, console, "prosody")
             yield Prosody(http_port, PROSODY_DOMAIN, log_path)
         finally:
-            _stop(process)
+            stop_process(process)
 
 
 class _HealthHandler(BaseHTTPRequestHandler):

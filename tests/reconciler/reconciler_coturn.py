@@ -57,13 +57,34 @@ class RunningCoturn:
         return result.stdout + result.stderr
 
 
-def _listening(port: int) -> bool:
-    """coturn accepts TURN over TCP on its listening port once it is up."""
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-            return True
-    except OSError:
-        return False
+def wait_for_tcp(
+    port: int, process: subprocess.Popen[bytes], log: Path, what: str, timeout: float = 20
+) -> None:
+    """Until `process` accepts TCP on 127.0.0.1:`port`; fails early, with its log, if it exits."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            pass
+        if process.poll() is not None:
+            raise RuntimeError(
+                f"{what} exited with {process.returncode}:\n{log.read_text(errors='replace')[-3000:]}"
+            )
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{what} did not listen on {port} within {timeout}s")
+        time.sleep(0.05)
+
+
+def stop_process(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 @contextlib.contextmanager
@@ -79,20 +100,7 @@ def running_coturn(conf: str, port: int, workdir: Path, *extra_args: str) -> Ite
             stderr=subprocess.STDOUT,
         )  # fmt: skip
         try:
-            deadline = time.monotonic() + 20
-            while not _listening(port):
-                if process.poll() is not None:
-                    raise RuntimeError(
-                        f"turnserver exited with {process.returncode}:\n{log_path.read_text()}"
-                    )
-                if time.monotonic() > deadline:
-                    raise TimeoutError("turnserver did not listen within 20s")
-                time.sleep(0.1)
+            wait_for_tcp(port, process, log_path, "turnserver")
             yield RunningCoturn(port, log_path)
         finally:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            stop_process(process)
