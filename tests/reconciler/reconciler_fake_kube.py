@@ -133,3 +133,16 @@ class Clock:
     def __call__(self) -> str:
         self.tick += 1
         return f"2026-11-27T10:{self.tick // 60:02d}:{self.tick % 60:02d}Z"
+
+
+def bring_up(
+    kube: FakeKube, reconciler: Any, namespace: str, *documents: dict[str, Any], name: str = "calls"
+) -> None:
+    """Put `documents` and drive the platform to Ready: migration Job completes, Deployment becomes Available."""
+    for document in documents:
+        kube.put(document)
+    reconciler.reconcile(namespace, name)
+    kube.finish_job(f"{name}-migrate-", namespace, succeeded=True)
+    reconciler.reconcile(namespace, name)
+    kube.make_deployment_available(namespace, f"{name}-calls")
+    reconciler.reconcile(namespace, name)

@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 import pytest
-from reconciler_fake_kube import FakeKube
+from reconciler_fake_kube import FakeKube, bring_up
 from reconciler_platforms import STRONG_SECRETS, platform_manifest, secret_manifest
 
 from callplatform.kube import Kube
@@ -50,13 +50,9 @@ def _edit(kube: FakeKube, change: Any) -> None:
 
 
 def _bring_up(kube: FakeKube, reconciler: Reconciler) -> None:
-    kube.put(secret_manifest(STRONG_SECRETS, namespace=NS))
-    kube.put(platform_manifest(namespace=NS))
-    reconciler.reconcile(NS, "calls")
-    kube.finish_job("calls-migrate-", NS, succeeded=True)
-    reconciler.reconcile(NS, "calls")
-    kube.make_deployment_available(NS, "calls-calls")
-    reconciler.reconcile(NS, "calls")
+    bring_up(
+        kube, reconciler, NS, secret_manifest(STRONG_SECRETS, namespace=NS), platform_manifest(namespace=NS)
+    )
 
 
 def _set_migration_command(spec: dict[str, Any]) -> None:

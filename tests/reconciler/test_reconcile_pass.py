@@ -8,7 +8,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from reconciler_fake_kube import Clock, FakeKube
+from reconciler_fake_kube import Clock, FakeKube, bring_up
 from reconciler_platforms import STRONG_SECRETS, WEAK_JWT_SECRET, platform_manifest, secret_manifest
 
 from callplatform.reconcile import Reconciler
@@ -38,13 +38,9 @@ def _set_image(kube: FakeKube, image: str) -> None:
 
 
 def _bring_up(kube: FakeKube, reconciler: Reconciler) -> None:
-    kube.put(secret_manifest(STRONG_SECRETS, namespace=NS))
-    kube.put(platform_manifest(namespace=NS))
-    reconciler.reconcile(NS, "calls")
-    kube.finish_job("calls-migrate-", NS, succeeded=True)
-    reconciler.reconcile(NS, "calls")
-    kube.make_deployment_available(NS, "calls-calls")
-    reconciler.reconcile(NS, "calls")
+    bring_up(
+        kube, reconciler, NS, secret_manifest(STRONG_SECRETS, namespace=NS), platform_manifest(namespace=NS)
+    )
 
 
 def test_first_pass_runs_the_migration_and_holds_back_the_deployment(
@@ -240,13 +236,7 @@ def _monitored(kube: FakeKube, health: dict[str, _Health | None]) -> Reconciler:
     )
     manifest = platform_manifest(namespace=NS)
     manifest["spec"]["monitoring"]["enabled"] = True
-    kube.put(secret_manifest(STRONG_SECRETS, namespace=NS))
-    kube.put(manifest)
-    reconciler.reconcile(NS, "calls")
-    kube.finish_job("calls-migrate-", NS, succeeded=True)
-    reconciler.reconcile(NS, "calls")
-    kube.make_deployment_available(NS, "calls-calls")
-    reconciler.reconcile(NS, "calls")
+    bring_up(kube, reconciler, NS, secret_manifest(STRONG_SECRETS, namespace=NS), manifest)
     return reconciler
 
 

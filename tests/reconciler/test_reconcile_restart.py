@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from prometheus_client import REGISTRY
-from reconciler_fake_kube import Clock, FakeKube
+from reconciler_fake_kube import Clock, FakeKube, bring_up
 from reconciler_platforms import STRONG_SECRETS, platform_manifest, secret_manifest
 
 from callplatform import metrics
@@ -42,13 +42,7 @@ def _monitored_ready(kube: FakeKube, health: dict[str, _Health]) -> None:
     reconciler = _reconciler(kube, health)
     manifest = platform_manifest(namespace=NS)
     manifest["spec"]["monitoring"]["enabled"] = True
-    kube.put(secret_manifest(STRONG_SECRETS, namespace=NS))
-    kube.put(manifest)
-    reconciler.reconcile(NS, "calls")
-    kube.finish_job("calls-migrate-", NS, succeeded=True)
-    reconciler.reconcile(NS, "calls")
-    kube.make_deployment_available(NS, "calls-calls")
-    reconciler.reconcile(NS, "calls")
+    bring_up(kube, reconciler, NS, secret_manifest(STRONG_SECRETS, namespace=NS), manifest)
 
 
 HEALTHY = {
