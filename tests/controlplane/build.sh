@@ -76,8 +76,24 @@ build_kwok() {
 	go_install_into "$1" "sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION" "sigs.k8s.io/kwok/cmd/kwokctl@$KWOK_VERSION"
 }
 
+# helm's own Makefile sets its version and the Kubernetes version it assumes without a cluster (from the
+# client-go it is built with); without them `helm version` says v3.x-dev and `helm template` assumes v1.20.
+helm_ldflags() {
+	local version=$1 gomod client_go k8s_minor flags
+	gomod=$(go mod download -json "helm.sh/helm/v3@$version" | sed -n 's/.*"GoMod": "\(.*\)",*/\1/p')
+	client_go=$(awk '$1 == "k8s.io/client-go" {print $2}' "$gomod")
+	k8s_minor=$(echo "$client_go" | sed -E 's/^v0\.([0-9]+)\..*/\1/')
+	flags="-s -w -X helm.sh/helm/v3/internal/version.version=$version -X helm.sh/helm/v3/internal/version.gitTreeState=clean"
+	for pkg in helm.sh/helm/v3/pkg/lint/rules helm.sh/helm/v3/pkg/chartutil; do
+		flags+=" -X $pkg.k8sVersionMajor=1 -X $pkg.k8sVersionMinor=$k8s_minor"
+	done
+	echo "$flags"
+}
+
 build_helm() {
-	go_install_into "$1" "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
+	local out=$1
+	log "  go install helm.sh/helm/v3/cmd/helm@$HELM_VERSION (with version ldflags)"
+	GOBIN=$out go install -trimpath -ldflags "$(helm_ldflags "$HELM_VERSION")" "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
 }
 
 command -v go >/dev/null || { log "Go 1.21 or newer is required (it fetches the toolchain go.mod asks for from the module proxy)"; exit 1; }
@@ -85,13 +101,13 @@ command -v go >/dev/null || { log "Go 1.21 or newer is required (it fetches the 
 build_once kubernetes "$KUBERNETES_VERSION" build_kubernetes
 build_once etcd "$ETCD_VERSION" build_etcd
 build_once kwok "$KWOK_VERSION" build_kwok
-build_once helm "$HELM_VERSION" build_helm
+build_once helm "$HELM_VERSION-ldflags" build_helm
 
 bin=$cache_root/bin/current
 mkdir -p "$bin"
 ln -sf "$cache_root/bin/kubernetes-$KUBERNETES_VERSION"/kube-* "$bin/"
 ln -sf "$cache_root/bin/etcd-$ETCD_VERSION/etcd" "$bin/"
 ln -sf "$cache_root/bin/kwok-$KWOK_VERSION"/kwok* "$bin/"
-ln -sf "$cache_root/bin/helm-$HELM_VERSION/helm" "$bin/"
+ln -sf "$cache_root/bin/helm-$HELM_VERSION-ldflags/helm" "$bin/"
 "$bin/kube-apiserver" --version >&2
 echo "$bin"
