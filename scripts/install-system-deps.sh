@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install the Debian packages the tests and the demo use, if they are missing:
-# coturn (real TURN server), prosody (real BOSH), PostgreSQL, promtool.
+# coturn (real TURN server), prosody (real BOSH), PostgreSQL, promtool, nginx (serves the security
+# headers the headers probe checks).
 # Services are not started by the packages: the tests start their own on loopback.
 # With --bench, also the peers the benchmarks compare against (prometheus-blackbox-exporter).
 set -euo pipefail
@@ -10,6 +11,7 @@ declare -A wanted=(
 	[prosody]=prosody
 	[promtool]=prometheus
 	[/usr/lib/postgresql/15/bin/initdb]=postgresql
+	[/usr/sbin/nginx]=nginx-light
 )
 
 missing=()
@@ -32,7 +34,7 @@ fi
 sudo=""
 [[ $(id -u) -eq 0 ]] || sudo=sudo
 echo "[system-deps] installing: ${missing[*]}"
-# Keep the packages' init scripts from starting system-wide services (prometheus on :9090, coturn, prosody).
+# Keep the packages' init scripts from starting system-wide services (prometheus on :9090, coturn, prosody, nginx on :80).
 policy=/usr/sbin/policy-rc.d
 created_policy=0
 if [[ ! -e $policy ]]; then

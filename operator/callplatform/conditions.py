@@ -19,6 +19,8 @@ MIGRATIONS_COMPLETE = "MigrationsComplete"
 DEPLOYMENT_AVAILABLE = "DeploymentAvailable"
 JITSI_HEALTHY = "JitsiHealthy"
 COTURN_HEALTHY = "CoturnHealthy"
+GATEWAY_ROUTE_READY = "GatewayRouteReady"
+SECURITY_HEADERS_SERVED = "SecurityHeadersServed"
 
 # The order `kubectl describe` shows them in.
 CONDITION_ORDER = (
@@ -29,6 +31,8 @@ CONDITION_ORDER = (
     DEPLOYMENT_AVAILABLE,
     JITSI_HEALTHY,
     COTURN_HEALTHY,
+    GATEWAY_ROUTE_READY,
+    SECURITY_HEADERS_SERVED,
 )
 
 

@@ -59,6 +59,8 @@ RESOURCES: dict[tuple[str, str], Resource] = {
     ("apps/v1", "Deployment"): Resource("apps/v1", "deployments"),
     ("batch/v1", "Job"): Resource("batch/v1", "jobs"),
     ("callplatform.io/v1alpha1", "CallPlatform"): Resource("callplatform.io/v1alpha1", "callplatforms"),
+    # Gateway API (spec.gateway): served only where its CRDs are installed.
+    ("gateway.networking.k8s.io/v1", "HTTPRoute"): Resource("gateway.networking.k8s.io/v1", "httproutes"),
 }
 
 

@@ -115,6 +115,10 @@ class CallLogSpec:
     participants_call_id_column: str = "call_id"
     participants_left_at_column: str = "left_at"
     id_column: str = "id"
+    # For the observed start and join rates (spec.calls.rateLimits); empty: that rate is not observed.
+    started_by_column: str = ""  # the user who started the call
+    participants_joined_at_column: str = ""  # when a participant joined (participants table)
+    participants_user_column: str = ""  # the participant's user (participants table)
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,6 +137,22 @@ class MigrationSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class RateLimit:
+    """Events per minute; 0 means no limit."""
+
+    per_user_per_minute: int = 0
+    global_per_minute: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class CallRateLimits:
+    """How often calls may be started and joined (the app enforces them; the operator watches)."""
+
+    starts: RateLimit = RateLimit()
+    joins: RateLimit = RateLimit()
+
+
+@dataclass(frozen=True, slots=True)
 class CallsSpec:
     image: str
     replicas: int = 2
@@ -142,6 +162,7 @@ class CallsSpec:
     resources: Mapping[str, Any] = field(default_factory=dict)
     image_pull_secrets: tuple[str, ...] = ()
     allow_unsafe_inline_styles: bool = True
+    rate_limits: CallRateLimits = CallRateLimits()
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,6 +179,55 @@ class MonitoringSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class GatewayParentRef:
+    """A Gateway the HTTPRoute attaches to (Gateway API `parentRefs` entry)."""
+
+    name: str
+    namespace: str = ""  # empty: the platform's namespace
+    section_name: str = ""  # a listener of that Gateway, or empty for all
+
+
+@dataclass(frozen=True, slots=True)
+class HeadersProbeSpec:
+    """Where the headers probe fetches each scope. Empty URLs derive from the gateway hostname."""
+
+    enabled: bool = True
+    root_url: str = ""
+    call_url: str = ""
+    chat_url: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class GatewaySpec:
+    """Serve the security headers through a Gateway API HTTPRoute (opt-in: no parent, no route)."""
+
+    parent_refs: tuple[GatewayParentRef, ...] = ()
+    hostname: str = ""
+    headers_probe: HeadersProbeSpec = HeadersProbeSpec()
+
+    @property
+    def route_enabled(self) -> bool:
+        return bool(self.parent_refs)
+
+    def probe_urls(self) -> dict[str, str]:
+        """Scope -> URL the headers probe fetches; empty when there is nothing to fetch."""
+        probe = self.headers_probe
+        base = f"https://{self.hostname}" if self.hostname else ""
+        urls = {
+            "default": probe.root_url or (f"{base}/" if base else ""),
+            "/call": probe.call_url or (f"{base}/call" if base else ""),
+            "/chat": probe.chat_url or (f"{base}/chat" if base else ""),
+        }
+        return {scope: url for scope, url in urls.items() if url}
+
+    @property
+    def headers_probe_enabled(self) -> bool:
+        """A hostname (or explicit URLs) alone, without parentRefs, probes an ingress the operator
+        does not manage: the check is the same either way."""
+        return self.headers_probe.enabled and bool(self.probe_urls())
+
+
+@dataclass(frozen=True, slots=True)
 class Platform:
     namespace: str
     name: str
@@ -168,6 +238,7 @@ class Platform:
     calls: CallsSpec
     demo_seed: DemoSeedSpec
     monitoring: MonitoringSpec
+    gateway: GatewaySpec = GatewaySpec()
     generation: int = 0
     uid: str = ""
     malformed: tuple[tuple[str, str], ...] = ()  # (field path, what is wrong)
@@ -251,6 +322,39 @@ class _Reader:
         self.malformed.append((f"{path}.{key}", "must be a list of strings"))
         return default
 
+    def rate_limit(self, data: Mapping[str, Any], key: str, path: str) -> RateLimit:
+        section = self.section(data.get(key), f"{path}.{key}")
+        return RateLimit(
+            per_user_per_minute=self.integer(section, "perUserPerMinute", f"{path}.{key}", 0),
+            global_per_minute=self.integer(section, "globalPerMinute", f"{path}.{key}", 0),
+        )
+
+    def parent_refs(self, data: Mapping[str, Any], path: str) -> tuple[GatewayParentRef, ...]:
+        """The single `parentRef` shorthand first, then the `parentRefs` list."""
+        raw: list[tuple[str, Any]] = []
+        if data.get("parentRef") is not None:
+            raw.append((f"{path}.parentRef", data.get("parentRef")))
+        listed = data.get("parentRefs")
+        if isinstance(listed, list):
+            raw += [(f"{path}.parentRefs[{index}]", item) for index, item in enumerate(listed)]
+        elif listed is not None:
+            self.malformed.append((f"{path}.parentRefs", "must be a list"))
+        refs = []
+        for where, item in raw:
+            ref = self.section(item, where)
+            name = self.string(ref, "name", where)
+            if not name:
+                self.malformed.append((f"{where}.name", "is required"))
+                continue
+            refs.append(
+                GatewayParentRef(
+                    name=name,
+                    namespace=self.string(ref, "namespace", where),
+                    section_name=self.string(ref, "sectionName", where),
+                )
+            )
+        return tuple(refs)
+
     def key_ref(self, data: Mapping[str, Any], key: str, path: str, default_key: str) -> SecretKeyRef:
         ref = self.section(data.get(key), f"{path}.{key}")
         return SecretKeyRef(
@@ -278,6 +382,9 @@ def parse_platform(manifest: Mapping[str, Any]) -> Platform:
     migration = r.section(calls.get("migration"), "spec.calls.migration")
     demo = r.section(spec.get("demoSeed"), "spec.demoSeed")
     monitoring = r.section(spec.get("monitoring"), "spec.monitoring")
+    rate_limits = r.section(calls.get("rateLimits"), "spec.calls.rateLimits")
+    gateway = r.section(spec.get("gateway"), "spec.gateway")
+    headers_probe = r.section(gateway.get("headersProbe"), "spec.gateway.headersProbe")
 
     pull_secrets = calls.get("imagePullSecrets") or []
     pull_secret_names: tuple[str, ...] = ()
@@ -369,6 +476,13 @@ def parse_platform(manifest: Mapping[str, Any]) -> Platform:
                     call_log, "participantsLeftAtColumn", "spec.database.callLog", "left_at"
                 ),
                 id_column=r.string(call_log, "idColumn", "spec.database.callLog", "id"),
+                started_by_column=r.string(call_log, "startedByColumn", "spec.database.callLog"),
+                participants_joined_at_column=r.string(
+                    call_log, "participantsJoinedAtColumn", "spec.database.callLog"
+                ),
+                participants_user_column=r.string(
+                    call_log, "participantsUserColumn", "spec.database.callLog"
+                ),
             ),
         ),
         calls=CallsSpec(
@@ -389,6 +503,10 @@ def parse_platform(manifest: Mapping[str, Any]) -> Platform:
             resources=r.section(calls.get("resources"), "spec.calls.resources"),
             image_pull_secrets=pull_secret_names,
             allow_unsafe_inline_styles=r.boolean(calls, "allowUnsafeInlineStyles", "spec.calls", True),
+            rate_limits=CallRateLimits(
+                starts=r.rate_limit(rate_limits, "starts", "spec.calls.rateLimits"),
+                joins=r.rate_limit(rate_limits, "joins", "spec.calls.rateLimits"),
+            ),
         ),
         demo_seed=DemoSeedSpec(
             enabled=r.boolean(demo, "enabled", "spec.demoSeed", False),
@@ -398,6 +516,16 @@ def parse_platform(manifest: Mapping[str, Any]) -> Platform:
         monitoring=MonitoringSpec(
             enabled=r.boolean(monitoring, "enabled", "spec.monitoring", True),
             probe_interval_seconds=r.integer(monitoring, "probeIntervalSeconds", "spec.monitoring", 30),
+        ),
+        gateway=GatewaySpec(
+            parent_refs=r.parent_refs(gateway, "spec.gateway"),
+            hostname=r.string(gateway, "hostname", "spec.gateway"),
+            headers_probe=HeadersProbeSpec(
+                enabled=r.boolean(headers_probe, "enabled", "spec.gateway.headersProbe", True),
+                root_url=r.string(headers_probe, "rootURL", "spec.gateway.headersProbe"),
+                call_url=r.string(headers_probe, "callURL", "spec.gateway.headersProbe"),
+                chat_url=r.string(headers_probe, "chatURL", "spec.gateway.headersProbe"),
+            ),
         ),
     )
     if r.malformed:

@@ -30,7 +30,8 @@ from callplatform.conditions import (
     transitions,
 )
 from callplatform.findings import Finding, Severity
-from callplatform.kube import Kube, Manifest, decode_secret_data, now_rfc3339
+from callplatform.gateway_status import not_installed_state, rejected_state, route_state
+from callplatform.kube import Kube, KubeError, Manifest, decode_secret_data, now_rfc3339
 from callplatform.model import Platform, parse_platform
 from callplatform.render import DesiredObjects, demo_seed_allowed, render_platform
 from callplatform.render.labels import COMPONENT_LABEL, INSTANCE_LABEL
@@ -317,6 +318,8 @@ class Reconciler:
             self._apply(turn_secret, result)
             for manifest in (desired.ice_servers_secret, desired.security_headers, desired.service):
                 self._apply(manifest, result)
+            if desired.gateway_route is not None:
+                states.append(self._gateway_route(desired.gateway_route, result))
             deployment = self._roll_out(platform, user_secrets, generated, migration, live_deployment, result)
             states += [
                 ConditionState(
@@ -393,6 +396,18 @@ class Reconciler:
         if wrote:
             result.writes.append(f"{manifest['kind']}/{meta['name']}")
         return applied
+
+    def _gateway_route(self, route: Manifest, result: PassResult) -> ConditionState:
+        """Apply the HTTPRoute; a cluster without the Gateway API CRDs gets a condition, not a failure."""
+        name = route["metadata"]["name"]
+        try:
+            return route_state(self._apply(route, result))
+        except KubeError as exc:
+            if exc.status == 404:
+                return not_installed_state(name)
+            if exc.status in (400, 422):
+                return rejected_state(name, str(exc))
+            raise
 
     def _ensure_generated(
         self, platform: Platform, user_secrets: SecretValues, result: PassResult

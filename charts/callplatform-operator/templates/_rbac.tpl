@@ -34,6 +34,11 @@ The same list serves the ClusterRole (all namespaces) and each namespaced Role (
 - apiGroups: [batch]
   resources: [jobs]
   verbs: [get, list, watch, create, patch]
+# The HTTPRoute of spec.gateway (Gateway API). Harmless where its CRDs are not installed: the
+# operator then reports GatewayRouteReady=False (GatewayAPINotInstalled).
+- apiGroups: [gateway.networking.k8s.io]
+  resources: [httproutes]
+  verbs: [get, create, patch]
 # Events on transitions (core/v1 Events, as `kubectl describe` shows them).
 - apiGroups: [""]
   resources: [events]

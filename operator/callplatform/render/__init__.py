@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from callplatform.model import Platform
+from callplatform.render.gateway_route import render_gateway_route
 from callplatform.render.ice_servers import render_ice_servers_secret
 from callplatform.render.secrets import (
     SecretValues,
@@ -41,6 +42,7 @@ class DesiredObjects:
     deployment: Manifest | None
     demo_seed_job: Manifest | None
     secrets_checksum: str
+    gateway_route: Manifest | None = None  # spec.gateway with a parent Gateway
 
     def objects(self) -> list[Manifest]:
         """Every object in the order the operator applies them (migration before the Deployment)."""
@@ -50,6 +52,7 @@ class DesiredObjects:
             self.ice_servers_secret,
             self.security_headers,
             self.service,
+            self.gateway_route,
             self.migration_job,
             self.deployment,
             self.demo_seed_job,
@@ -100,4 +103,5 @@ def render_platform(
         deployment=deployment,
         demo_seed_job=render_demo_seed_job(platform, secrets) if seed else None,
         secrets_checksum=checksum,
+        gateway_route=render_gateway_route(platform),
     )
