@@ -96,6 +96,12 @@ build_helm() {
 	GOBIN=$out go install -trimpath -ldflags "$(helm_ldflags "$HELM_VERSION")" "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
 }
 
+# Two runs at once (a test session and a demo, say) would share the .tmp directories and could mark a
+# half-built directory done; the second waits for the first, then finds everything cached.
+mkdir -p "$cache_root"
+exec 9>"$cache_root/.build.lock"
+flock 9
+
 command -v go >/dev/null || { log "Go 1.21 or newer is required (it fetches the toolchain go.mod asks for from the module proxy)"; exit 1; }
 
 build_once kubernetes "$KUBERNETES_VERSION" build_kubernetes
