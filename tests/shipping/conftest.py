@@ -157,7 +157,7 @@ def installed_release(
     values_file = tmp_dir / f"{name}-values.yaml"
     values_file.write_text(yaml.safe_dump({**values, "watchNamespaces": list(watch_namespaces)}))
     kube = ("--kubeconfig", str(cluster.kubeconfig), "--namespace", release.namespace)
-    # Install the packaged chart, as a chart repository would serve it (symlinks resolved).
+    # Install the packaged chart, as a chart repository would serve it.
     package_dir = tmp_dir / f"{name}-package"
     run_helm(helm_binary, "package", str(CHART), "--destination", str(package_dir))
     (package,) = package_dir.glob("callplatform-operator-*.tgz")
