@@ -21,6 +21,7 @@ from callplatform.conditions import (
     MIGRATIONS_COMPLETE,
     READY,
     SECRETS_VALID,
+    SECURITY_HEADERS_SERVED,
     TRUE,
     TURN_CONFIGURED,
     UNKNOWN,
@@ -355,6 +356,16 @@ class Reconciler:
                 _condition(previous_conditions, COTURN_HEALTHY),
             ),
         ]
+        if platform.gateway.headers_probe_enabled:  # part of Ready only when asked for
+            states.append(
+                health_state(
+                    platform,
+                    "headers",
+                    SECURITY_HEADERS_SERVED,
+                    self.health,
+                    _condition(previous_conditions, SECURITY_HEADERS_SERVED),
+                )
+            )
         conditions = build_conditions(
             states, previous_conditions, generation=platform.generation, now=self.clock()
         )

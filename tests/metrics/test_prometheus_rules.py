@@ -33,6 +33,7 @@ REQUIRED_ALERTS = {
     "ReconcileErrors",
     "CallsDatabaseUnreachable",
     "OperatorAbsent",
+    "SecurityHeadersNotServed",
 }
 METRIC_NAME = re.compile(r"\bcallplatform_[a-z0-9_]+")
 

@@ -4,6 +4,8 @@ Against manifests (CallPlatforms plus their Secrets), or explicit targets:
   callplatform probe examples/production.yaml
   callplatform probe --turn turn:turn.example.com:3478 --turn-secret-file secret.txt \\
       --turn turns:turn.example.com:5349 --jitsi https://meet.example.com --jitsi-domain meet.example.com
+  callplatform probe examples/production.yaml --headers https://app.example.com
+    (only the headers probe: /, /call and /chat against what the platform renders)
 
 Exit codes: 0 every probe succeeded, 1 at least one failed, 2 usage or unreadable input.
 """
@@ -22,7 +24,9 @@ from typing import TextIO
 
 from callplatform.cli import UsageError
 from callplatform.inputs import InputError, load_manifests
+from callplatform.model import Platform
 from callplatform.probes.credentials import RestAuth, StaticAuth, TurnAuth
+from callplatform.probes.headers import base_url_checks
 from callplatform.probes.jitsi import HttpCheck, HttpProber
 from callplatform.probes.result import ProbeResult
 from callplatform.probes.runner import run_targets
@@ -74,6 +78,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     jitsi.add_argument(
         "--jicofo-health", metavar="URL", help="jicofo health URL, e.g. http://jicofo:8888/about/health"
     )
+    headers = parser.add_argument_group("served security headers")
+    headers.add_argument(
+        "--headers",
+        metavar="URL",
+        help="fetch URL/, URL/call and URL/chat and compare their security headers, directive by directive, "
+        "with what the one CallPlatform in PATH renders (only these probes run)",
+    )
     tls = parser.add_argument_group("TLS and timing")
     tls.add_argument(
         "--insecure", action="store_true", help="do not verify TLS certificates (expiry is still shown)"
@@ -93,6 +104,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 class _Group:
     label: str  # namespace/name, or "explicit"
     targets: ProbeTargets
+    platform: Platform | None = None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -100,11 +112,13 @@ def run(args: argparse.Namespace) -> int:
     if args.timeout <= 0:
         raise UsageError("--timeout must be positive")
     groups = _manifest_groups(args.paths, tls, args.timeout, sys.stdin)
+    if args.headers:
+        groups = [_headers_group(groups, args.headers, tls, args.timeout)]
     explicit = _explicit_targets(args)
     if explicit:
         groups.append(_Group("explicit", ProbeTargets(tuple(explicit), tls, args.timeout)))
     if not groups:
-        raise UsageError("nothing to probe: give manifests, --turn or --jitsi")
+        raise UsageError("nothing to probe: give manifests, --turn, --jitsi or --headers")
     results = asyncio.run(_probe_all(groups))
     _print(results, args.format, sys.stdout)
     return 0 if all(result.success for _, result in results) else 1
@@ -135,8 +149,21 @@ def _manifest_groups(paths: Sequence[str], tls: TlsOptions, timeout: float, stdi
     for item in loaded:
         platform = item.platform
         label = f"{platform.namespace}/{platform.name}" if platform.namespace else platform.name
-        groups.append(_Group(label, build_targets(platform, item.secrets, tls=tls, timeout_seconds=timeout)))
+        targets = build_targets(platform, item.secrets, tls=tls, timeout_seconds=timeout)
+        groups.append(_Group(label, targets, platform))
     return groups
+
+
+def _headers_group(groups: Sequence[_Group], url: str, tls: TlsOptions, timeout: float) -> _Group:
+    if not url.startswith(("http://", "https://")):
+        raise UsageError(f"--headers {url!r}: expected an http:// or https:// URL")
+    if len(groups) != 1:
+        raise UsageError(
+            "--headers needs exactly one CallPlatform in PATH: the headers it renders are expected"
+        )
+    platform = groups[0].platform
+    assert platform is not None
+    return _Group(groups[0].label, ProbeTargets(tuple(base_url_checks(platform, url)), tls, timeout))
 
 
 def _read_secret_file(path: str, option: str) -> str:

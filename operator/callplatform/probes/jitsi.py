@@ -233,6 +233,10 @@ class HttpProber:
         client = self._clients[tls] = self._new_client(context)
         return client
 
+    def client_for(self, tls: TlsOptions, url: str) -> httpx.AsyncClient:
+        """The shared client for `url` (the headers probe fetches through it too)."""
+        return self._client(tls, url)
+
     async def aclose(self) -> None:
         clients, self._clients = list(self._clients.values()), {}
         if self._trusting_nothing is not None:
@@ -375,3 +379,8 @@ async def _read_bounded(response: httpx.Response) -> bytes:
         if len(body) >= MAX_BODY_BYTES:
             break
     return body
+
+
+def classify_http_error(exc: BaseException) -> tuple[str, str]:
+    """(bounded reason, message without secrets) for a failed HTTP request; shared with the headers probe."""
+    return _classify(exc)

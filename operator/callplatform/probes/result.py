@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-COMPONENTS = ("jitsi", "coturn")
+COMPONENTS = ("jitsi", "coturn", "headers")
 
 # Probe names per component, in the order a failure is reported (first failing wins).
 PROBE_ORDER: dict[str, tuple[str, ...]] = {
     "jitsi": ("web", "bosh", "jvb", "jicofo", "jwt"),
     "coturn": ("udp", "tcp", "tls", "allocate"),
+    "headers": ("root", "call", "chat"),
 }
 
 # The bounded vocabulary of failure reasons (metric labels and condition reasons use it).
@@ -31,6 +32,8 @@ REASONS = (
     "missing_secret",
     "not_configured",
     "allocation_leaked",
+    "header_missing",
+    "header_mismatch",
 )
 
 

@@ -8,6 +8,7 @@ import logging
 import time
 from collections.abc import AsyncIterator
 
+from callplatform.probes.headers import HeadersCheck, run_headers_check
 from callplatform.probes.jitsi import HttpCheck, HttpProber
 from callplatform.probes.result import ProbeResult, failure
 from callplatform.probes.targets import (
@@ -40,6 +41,8 @@ async def _dispatch(target: ProbeTarget, tls: TlsOptions, timeout: float, http: 
         )
     if isinstance(target, HttpCheck):
         return await http.probe(target, tls=tls, timeout=timeout)
+    if isinstance(target, HeadersCheck):
+        return await run_headers_check(target, http, tls=tls, timeout=timeout)
     raise TypeError(f"unknown probe target {type(target).__name__}")
 
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 from callplatform.health import HealthRegistry
 from callplatform.probes.jitsi import HttpProber
-from callplatform.probes.result import ProbeResult
+from callplatform.probes.result import COMPONENTS, ProbeResult
 from callplatform.probes.runner import HARD_DEADLINE_MARGIN_SECONDS, run_targets
 from callplatform.probes.targets import ProbeTargets
 from callplatform.probes.tls import TlsConfigError, tls_from_environment, warm_context
@@ -135,9 +135,7 @@ class ProbeScheduler:
 
     def _components_dropped(self, key: tuple[str, str], targets: ProbeTargets) -> list[str]:
         wanted = set(targets.components())
-        return [
-            c for c in ("jitsi", "coturn") if c not in wanted and self._registry.component_health(*key, c)
-        ]
+        return [c for c in COMPONENTS if c not in wanted and self._registry.component_health(*key, c)]
 
     def remove(self, namespace: str, name: str) -> None:
         platform = self._platforms.pop((namespace, name), None)

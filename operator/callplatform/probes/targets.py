@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from callplatform.model import Platform, SecretKeyRef
 from callplatform.probes.credentials import RestAuth, StaticAuth, TurnAuth
+from callplatform.probes.headers import HeadersCheck, headers_targets
 from callplatform.probes.jitsi import HttpCheck, JwtMint
 from callplatform.probes.tls import DEFAULT_TLS, TlsOptions, tls_from_environment
 from callplatform.probes.turn import TurnEndpoint
@@ -47,7 +48,7 @@ class NotRunnable:
     message: str
 
 
-ProbeTarget = TurnBindingTarget | TurnAllocateTarget | HttpCheck | NotRunnable
+ProbeTarget = TurnBindingTarget | TurnAllocateTarget | HttpCheck | HeadersCheck | NotRunnable
 
 
 def target_component(target: ProbeTarget) -> str:
@@ -163,7 +164,11 @@ def build_targets(
     Without `tls`, the operator-wide settings from the environment apply (`tls_from_environment`).
     """
     return ProbeTargets(
-        targets=(*jitsi_targets(platform, secrets), *coturn_targets(platform, secrets)),
+        targets=(
+            *jitsi_targets(platform, secrets),
+            *coturn_targets(platform, secrets),
+            *headers_targets(platform),
+        ),
         tls=tls if tls is not None else tls_from_environment(),
         timeout_seconds=timeout_seconds,
     )
