@@ -35,8 +35,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "metri
 from callmetrics_db import SCHEMA  # the test suite's Prisma-style tables
 from callmetrics_pg import PostgresServer, running_postgres
 
-from callplatform.calls_db import CallMetricsCollector, CollectorSettings
-from callplatform.calls_sql import recommended_indexes
+from callplatform.calls.db import CallMetricsCollector, CollectorSettings
+from callplatform.calls.sql import recommended_indexes
 from callplatform.model import CallLogSpec
 
 SPEC = CallLogSpec(participants_column="participant_count")

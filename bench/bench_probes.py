@@ -297,7 +297,7 @@ async def bench_scheduler(platforms: int) -> None:
     platform finish within the probe interval, and does the event loop stay responsive?"""
     import socket
 
-    from callplatform.health import HealthRegistry
+    from callplatform.probes.health import HealthRegistry
     from callplatform.probes.scheduler import DEFAULT_CONCURRENCY, ProbeScheduler
     from callplatform.probes.targets import ProbeTargets, TurnAllocateTarget, TurnBindingTarget
 

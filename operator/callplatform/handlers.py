@@ -102,7 +102,7 @@ class Operator:
     # --- wiring of the other parts of the operator ---------------------------
 
     def _load_health_monitor(self) -> None:
-        health = _optional("callplatform.health")
+        health = _optional("callplatform.probes.health")
         scheduler = _optional("callplatform.probes.scheduler")
         targets = _optional("callplatform.probes.targets")
         if health is not None:
@@ -112,7 +112,7 @@ class Operator:
                 self.health_registry, on_change=self._on_health_change, record=metrics.record_probe
             )
             self._probes_targets = targets
-        calls_db = _optional("callplatform.calls_db")
+        calls_db = _optional("callplatform.calls.db")
         if calls_db is not None:
             self.collector = calls_db.CallMetricsCollector()
 

@@ -17,7 +17,7 @@ from typing import Any
 from aiohttp import web
 
 from callplatform import exposition
-from callplatform.health import ComponentHealth, HealthRegistry
+from callplatform.probes.health import ComponentHealth, HealthRegistry
 from callplatform.probes.result import COMPONENTS
 
 log = logging.getLogger(__name__)

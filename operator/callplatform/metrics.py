@@ -109,7 +109,7 @@ PROBE_CERT_EXPIRY = Gauge(
     list(PROBE),
 )
 
-# --- call lifecycle (written by callplatform.calls_db) ---------------------
+# --- call lifecycle (written by callplatform.calls.db) ---------------------
 CALLS_ACTIVE = Gauge(
     "callplatform_calls_active",
     "Calls started and not ended, at the last successful collection.",

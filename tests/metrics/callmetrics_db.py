@@ -9,7 +9,7 @@ import psycopg
 from callmetrics_pg import PostgresServer
 from psycopg import sql
 
-from callplatform.calls_sql import recommended_indexes
+from callplatform.calls.sql import recommended_indexes
 from callplatform.model import CallLogSpec
 
 READER = "calls_reader"

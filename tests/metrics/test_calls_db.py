@@ -18,8 +18,8 @@ from psycopg import sql
 from scrape_parse import platform_series, scrape, value
 
 from callplatform import metrics
-from callplatform.calls_db import APPLICATION_NAME, CallMetricsCollector, CollectorSettings
-from callplatform.calls_sql import build_queries
+from callplatform.calls.db import APPLICATION_NAME, CallMetricsCollector, CollectorSettings
+from callplatform.calls.sql import build_queries
 from callplatform.model import CallLogSpec
 
 pytestmark = pytest.mark.postgres
@@ -377,7 +377,7 @@ async def test_outage_flips_database_up_and_loses_or_repeats_nothing(
     warnings = [
         r.getMessage()
         for r in caplog.records
-        if r.levelno == logging.WARNING and r.name == "callplatform.calls_db"
+        if r.levelno == logging.WARNING and r.name == "callplatform.calls.db"
     ]
     assert warnings, "the outage should be logged"
     assert set(warnings) == {f"call metrics for {ns}/{name}: database unavailable (connection)"}

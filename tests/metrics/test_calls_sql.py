@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from callplatform.calls_sql import InvalidDatabaseURL, build_queries, database_target, recommended_indexes
+from callplatform.calls.sql import InvalidDatabaseURL, build_queries, database_target, recommended_indexes
 from callplatform.model import CallLogSpec
 
 

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from callplatform.calls_watermark import NO_LOWER_BOUND, EventWatermark, Window
+from callplatform.calls.watermark import NO_LOWER_BOUND, EventWatermark, Window
 
 T0 = datetime(2026, 11, 27, 12, 0, 0)
 GRACE = timedelta(minutes=10)

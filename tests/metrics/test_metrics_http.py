@@ -10,9 +10,9 @@ from callmetrics_db import SPEC, CallDatabase
 from prometheus_client.parser import text_string_to_metric_families
 
 from callplatform import metrics
-from callplatform.calls_db import CallMetricsCollector, CollectorSettings
-from callplatform.health import HealthRegistry
+from callplatform.calls.db import CallMetricsCollector, CollectorSettings
 from callplatform.httpserver import OperatorHttpServer
+from callplatform.probes.health import HealthRegistry
 from callplatform.probes.result import ProbeResult
 
 pytestmark = pytest.mark.postgres

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from callplatform.cli import main
-from callplatform.health import HealthRegistry
+from callplatform.probes.health import HealthRegistry
 from callplatform.probes.jitsi import HttpCheck
 from callplatform.probes.result import ProbeResult
 from callplatform.probes.scheduler import ProbeScheduler

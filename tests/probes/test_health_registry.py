@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from callplatform.health import HEALTHY_REASON, HealthRegistry, condition_reason, summarise
+from callplatform.probes.health import HEALTHY_REASON, HealthRegistry, condition_reason, summarise
 from callplatform.probes.result import ProbeResult, failure
 
 

@@ -7,9 +7,9 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from callplatform.health import HealthRegistry
 from callplatform.httpserver import OperatorHttpServer
 from callplatform.model import parse_platform
+from callplatform.probes.health import HealthRegistry
 from callplatform.probes.jitsi import HttpProber
 from callplatform.probes.result import ProbeResult, failure
 from callplatform.probes.runner import run_targets

@@ -11,9 +11,9 @@ import httpx
 import pytest
 from aiohttp import web
 
-from callplatform.health import HealthRegistry
 from callplatform.httpserver import OperatorHttpServer
 from callplatform.model import parse_platform
+from callplatform.probes.health import HealthRegistry
 from callplatform.probes.jitsi import HttpCheck
 from callplatform.probes.result import ProbeResult
 from callplatform.probes.scheduler import ProbeScheduler

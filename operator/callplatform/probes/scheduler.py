@@ -17,7 +17,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-from callplatform.health import HealthRegistry
+from callplatform.probes.health import HealthRegistry
 from callplatform.probes.jitsi import HttpProber
 from callplatform.probes.result import COMPONENTS, ProbeResult
 from callplatform.probes.runner import HARD_DEADLINE_MARGIN_SECONDS, run_targets

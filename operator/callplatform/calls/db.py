@@ -7,7 +7,7 @@ connection between collections, read-only transactions, a statement timeout,
 during a scrape. A database that is down or slow
 sets `callplatform_calls_database_up` to 0 and leaves the call gauges at their
 last values, dated by the last-success timestamp. Counters use high-water marks
-(see calls_watermark), so calls ended during an outage are counted once after it.
+(see calls.watermark), so calls ended during an outage are counted once after it.
 
 The database URL is a secret. It is never logged, never put in an exception or a
 metric; failures are reported as a bounded reason (see `failure_reason`).
@@ -30,8 +30,8 @@ import psycopg_pool
 from psycopg import errors, sql
 
 from callplatform import metrics
-from callplatform.calls_sql import CallLogQueries, InvalidDatabaseURL, build_queries, database_target
-from callplatform.calls_watermark import EventWatermark
+from callplatform.calls.sql import CallLogQueries, InvalidDatabaseURL, build_queries, database_target
+from callplatform.calls.watermark import EventWatermark
 from callplatform.model import CallLogSpec
 
 log = logging.getLogger(__name__)
