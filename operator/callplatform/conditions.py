@@ -15,6 +15,7 @@ TRUE, FALSE, UNKNOWN = "True", "False", "Unknown"
 READY = "Ready"
 SECRETS_VALID = "SecretsValid"
 TURN_CONFIGURED = "TurnConfigured"
+TURN_SERVER_READY = "TurnServerReady"  # only with spec.turn.server.managed
 MIGRATIONS_COMPLETE = "MigrationsComplete"
 DEPLOYMENT_AVAILABLE = "DeploymentAvailable"
 JITSI_HEALTHY = "JitsiHealthy"
@@ -27,6 +28,7 @@ CONDITION_ORDER = (
     READY,
     SECRETS_VALID,
     TURN_CONFIGURED,
+    TURN_SERVER_READY,
     MIGRATIONS_COMPLETE,
     DEPLOYMENT_AVAILABLE,
     JITSI_HEALTHY,

@@ -4,7 +4,8 @@ Handlers:
 - CallPlatform watch events (created, changed, resumed at startup, deleted);
 - Secrets: the platform's own (by label) and those a platform references (by an
   index the passes keep);
-- owned Deployments, Jobs, Services and ConfigMaps (by label), so drift is repaired;
+- owned Deployments, Jobs, Services and ConfigMaps, and a managed coturn's DaemonSet, PDB and
+  NetworkPolicy (by label), so drift is repaired;
 - a periodic resync of every platform (our own thread, not `@kopf.timer`, because
   kopf puts a finalizer on objects with timers, and a finalizer would block deletion
   whenever the operator is down).
@@ -48,6 +49,11 @@ OWNED_KINDS = (
     ("batch", "v1", "jobs"),
     ("", "v1", "services"),
     ("", "v1", "configmaps"),
+    # A managed coturn (spec.turn.server). ServiceMonitors are not watched: their CRD may not
+    # exist, and the periodic resync repairs them.
+    ("apps", "v1", "daemonsets"),
+    ("policy", "v1", "poddisruptionbudgets"),
+    ("networking.k8s.io", "v1", "networkpolicies"),
 )
 
 

@@ -57,6 +57,11 @@ RESOURCES: dict[tuple[str, str], Resource] = {
     ("v1", "Service"): Resource("v1", "services"),
     ("v1", "Event"): Resource("v1", "events"),
     ("apps/v1", "Deployment"): Resource("apps/v1", "deployments"),
+    ("apps/v1", "DaemonSet"): Resource("apps/v1", "daemonsets"),
+    ("policy/v1", "PodDisruptionBudget"): Resource("policy/v1", "poddisruptionbudgets"),
+    ("networking.k8s.io/v1", "NetworkPolicy"): Resource("networking.k8s.io/v1", "networkpolicies"),
+    ("monitoring.coreos.com/v1", "ServiceMonitor"): Resource("monitoring.coreos.com/v1", "servicemonitors"),
+    ("v1", "Namespace"): Resource("v1", "namespaces", namespaced=False),
     ("batch/v1", "Job"): Resource("batch/v1", "jobs"),
     ("callplatform.io/v1alpha1", "CallPlatform"): Resource("callplatform.io/v1alpha1", "callplatforms"),
     # Gateway API (spec.gateway): served only where its CRDs are installed.
@@ -227,6 +232,12 @@ class Kube:
         result = self._request(f"list {kind}", "GET", path, query=query) or {}
         items: list[Manifest] = result.get("items", [])
         return items
+
+    def serves(self, group_version: str, plural: str) -> bool:
+        """Whether the API server serves `plural` in `group_version` (discovery: no RBAC needed)."""
+        prefix = "/api/v1" if group_version == "v1" else f"/apis/{group_version}"
+        found = self._request(f"discover {group_version}", "GET", prefix, allow_not_found=True)
+        return any(item.get("name") == plural for item in (found or {}).get("resources", []))
 
     def read_secret(self, namespace: str, name: str) -> dict[str, str] | None:
         secret = self.get("v1", "Secret", namespace, name)

@@ -84,6 +84,37 @@ class TurnRelaySpec:
     total_quota: int = 1200
 
 
+SERVER_MODES = ("Deployment", "DaemonSet")
+SERVICE_TYPES = ("LoadBalancer", "NodePort")
+DEFAULT_COTURN_IMAGE = "coturn/coturn"
+DEFAULT_COTURN_TAG = "4.6.3"
+
+
+@dataclass(frozen=True, slots=True)
+class TurnServerSpec:
+    """coturn run by the operator (`managed`), or by the platform team (the default)."""
+
+    managed: bool = False
+    mode: str = "Deployment"  # or "DaemonSet" (hostNetwork: the relay range on the nodes' addresses)
+    repository: str = DEFAULT_COTURN_IMAGE
+    tag: str = DEFAULT_COTURN_TAG
+    digest: str = ""  # sha256:...; pins the image whatever the tag points at
+    replicas: int = 2
+    service_type: str = "LoadBalancer"
+    termination_grace_period_seconds: int = 300
+    external_ip: str = ""  # coturn's external-ip: the public address behind a NAT or load balancer
+    resources: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def image(self) -> str:
+        reference = f"{self.repository}:{self.tag}" if self.tag else self.repository
+        return f"{reference}@{self.digest}" if self.digest else reference
+
+    @property
+    def host_network(self) -> bool:
+        return self.mode == "DaemonSet"
+
+
 @dataclass(frozen=True, slots=True)
 class TurnSpec:
     host: str
@@ -94,6 +125,8 @@ class TurnSpec:
     relay: TurnRelaySpec = TurnRelaySpec()
     probe_host: str = ""  # address the monitor probes; defaults to host
     prometheus_port: int = 0  # 0: no Prometheus listener (Debian's coturn has no support)
+    tls_secret_name: str = ""  # spec.turn.tls.secretRef.name: a kubernetes.io/tls Secret (tls.crt, tls.key)
+    server: TurnServerSpec = TurnServerSpec()
 
     @property
     def effective_realm(self) -> str:
@@ -376,6 +409,11 @@ def parse_platform(manifest: Mapping[str, Any]) -> Platform:
     creds = r.section(turn.get("credentials"), "spec.turn.credentials")
     creds_ref = r.section(creds.get("secretRef"), "spec.turn.credentials.secretRef")
     relay = r.section(turn.get("relay"), "spec.turn.relay")
+    turn_tls = r.section(turn.get("tls"), "spec.turn.tls")
+    turn_tls_ref = r.section(turn_tls.get("secretRef"), "spec.turn.tls.secretRef")
+    server = r.section(turn.get("server"), "spec.turn.server")
+    server_image = r.section(server.get("image"), "spec.turn.server.image")
+    server_service = r.section(server.get("service"), "spec.turn.server.service")
     database = r.section(spec.get("database"), "spec.database")
     call_log = r.section(database.get("callLog"), "spec.database.callLog")
     calls = r.section(spec.get("calls"), "spec.calls")
@@ -430,6 +468,23 @@ def parse_platform(manifest: Mapping[str, Any]) -> Platform:
             realm=r.string(turn, "realm", "spec.turn"),
             probe_host=r.string(turn, "probeHost", "spec.turn"),
             prometheus_port=r.integer(turn, "prometheusPort", "spec.turn", 0),
+            tls_secret_name=r.string(turn_tls_ref, "name", "spec.turn.tls.secretRef"),
+            server=TurnServerSpec(
+                managed=r.boolean(server, "managed", "spec.turn.server", False),
+                mode=r.string(server, "mode", "spec.turn.server", "Deployment"),
+                repository=r.string(
+                    server_image, "repository", "spec.turn.server.image", DEFAULT_COTURN_IMAGE
+                ),
+                tag=r.string(server_image, "tag", "spec.turn.server.image", DEFAULT_COTURN_TAG),
+                digest=r.string(server_image, "digest", "spec.turn.server.image"),
+                replicas=r.integer(server, "replicas", "spec.turn.server", 2),
+                service_type=r.string(server_service, "type", "spec.turn.server.service", "LoadBalancer"),
+                termination_grace_period_seconds=r.integer(
+                    server, "terminationGracePeriodSeconds", "spec.turn.server", 300
+                ),
+                external_ip=r.string(server, "externalIP", "spec.turn.server"),
+                resources=r.section(server.get("resources"), "spec.turn.server.resources"),
+            ),
             credentials=TurnCredentialsSpec(
                 mode=r.string(creds, "mode", "spec.turn.credentials", "static"),
                 secret_name=r.string(

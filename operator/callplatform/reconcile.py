@@ -24,6 +24,7 @@ from callplatform.conditions import (
     SECURITY_HEADERS_SERVED,
     TRUE,
     TURN_CONFIGURED,
+    TURN_SERVER_READY,
     UNKNOWN,
     ConditionState,
     Transition,
@@ -33,8 +34,10 @@ from callplatform.conditions import (
 from callplatform.findings import Finding, Severity
 from callplatform.gateway_status import not_installed_state, rejected_state, route_state
 from callplatform.kube import Kube, KubeError, Manifest, decode_secret_data, now_rfc3339
+from callplatform.managed_coturn import pod_security_state, tls_secret_state, workload_state
 from callplatform.model import Platform, parse_platform
 from callplatform.render import DesiredObjects, demo_seed_allowed, render_platform
+from callplatform.render.coturn_server import CoturnObjects
 from callplatform.render.labels import COMPONENT_LABEL, INSTANCE_LABEL
 from callplatform.render.secrets import (
     SecretValues,
@@ -53,7 +56,13 @@ CALLPLATFORM_API = "callplatform.io/v1alpha1"
 
 # Condition reasons that mean "still getting there" rather than "something is wrong".
 PROGRESS_REASONS = frozenset(
-    {"MigrationRunning", "DeploymentProgressing", "DeploymentNotCreated", "AwaitingFirstProbe"}
+    {
+        "MigrationRunning",
+        "DeploymentProgressing",
+        "DeploymentNotCreated",
+        "AwaitingFirstProbe",
+        "TurnServerProgressing",
+    }
 )
 MIGRATION_FAILED = "MigrationFailed"
 MIGRATION_COMPONENT = "migration"  # the component label of migration Jobs (render/workloads.py)
@@ -292,7 +301,8 @@ class Reconciler:
         platform = parse_platform(live)
         status: Mapping[str, Any] = live.get("status") or {}
         previous_conditions: list[Mapping[str, Any]] = list(status.get("conditions") or [])
-        result.referenced_secrets = frozenset(platform.secret_names())
+        tls_secret = platform.turn.tls_secret_name if platform.turn.server.managed else ""
+        result.referenced_secrets = frozenset(platform.secret_names() | ({tls_secret} - {""}))
 
         user_secrets: dict[str, dict[str, str]] = {}
         for secret_name in sorted(platform.secret_names()):
@@ -304,7 +314,14 @@ class Reconciler:
         findings = check_platform(platform, values)
         errors = [f for f in findings if f.severity is Severity.ERROR]
         live_deployment = self.kube.get("apps/v1", "Deployment", namespace, calls_name(platform))
-        desired = render_platform(platform, user_secrets, generated=generated)
+        turn_tls = self.kube.read_secret(namespace, tls_secret) if tls_secret else None
+        desired = render_platform(
+            platform,
+            user_secrets,
+            generated=generated,
+            turn_tls=turn_tls,
+            service_monitor=self._serves_service_monitors(platform),
+        )
 
         states = [secrets_valid_state(findings)]
         new_status: dict[str, Any] = {}
@@ -317,6 +334,10 @@ class Reconciler:
             migration = self._migrate(platform, status, previous_conditions, desired, live_deployment, result)
             turn_secret = desired.turn_config_secret
             self._apply(turn_secret, result)
+            turn_server = None
+            if desired.coturn is not None:
+                turn_server = self._run_coturn(platform, desired.coturn, turn_tls, result)
+                result.converging = turn_server.reason == "TurnServerProgressing"
             for manifest in (desired.ice_servers_secret, desired.security_headers, desired.service):
                 self._apply(manifest, result)
             if desired.gateway_route is not None:
@@ -330,6 +351,7 @@ class Reconciler:
                     f"turnserver.conf ({platform.turn.credentials.mode} credentials) is in Secret "
                     f"{turn_secret['metadata']['name']}.",
                 ),
+                *([turn_server] if turn_server is not None else []),
                 migration.state,
             ]
             new_status.update(
@@ -339,7 +361,7 @@ class Reconciler:
             if migration.migrated:
                 new_status["seededImage"] = self._seed(platform, status, desired, result)
             outcome = migration.outcome
-            result.converging = migration.state.reason == "MigrationRunning"
+            result.converging = result.converging or migration.state.reason == "MigrationRunning"
         deployment_condition = deployment_state(deployment, platform.calls.image)
         # A blocked or failed platform waits for a change (a watch event), not for time.
         result.converging = result.converging or deployment_condition.reason == "DeploymentProgressing"
@@ -420,6 +442,42 @@ class Reconciler:
                 return rejected_state(name, str(exc))
             raise
 
+    def _serves_service_monitors(self, platform: Platform) -> bool:
+        if not (platform.turn.server.managed and platform.turn.prometheus_port):
+            return False
+        return self.kube.serves("monitoring.coreos.com/v1", "servicemonitors")
+
+    def _run_coturn(
+        self,
+        platform: Platform,
+        coturn: CoturnObjects,
+        tls: Mapping[str, str] | None,
+        result: PassResult,
+    ) -> ConditionState:
+        """Apply the managed coturn's objects; the workload only where its pods can start."""
+        for manifest in coturn.objects():
+            if manifest is not coturn.workload:
+                self._apply(manifest, result)
+        meta = coturn.workload["metadata"]
+        live = self.kube.get("apps/v1", coturn.workload["kind"], meta["namespace"], meta["name"])
+        blocker = tls_secret_state(platform, tls)
+        if blocker is None and platform.turn.server.host_network:
+            try:
+                namespace = self.kube.get("v1", "Namespace", "", platform.namespace)
+            except KubeError as exc:
+                return ConditionState(
+                    TURN_SERVER_READY,
+                    UNKNOWN,
+                    "NamespaceUnreadable",
+                    f"Cannot read Namespace {platform.namespace} to check its Pod Security level "
+                    f"for hostNetwork (HTTP {exc.status}); grant the operator get on namespaces.",
+                )
+            blocker = pod_security_state(platform, namespace)
+        if blocker is not None:
+            log.warning("%s: %s: %s", platform.object_ref, blocker.reason, blocker.message)
+            return blocker  # what already runs keeps running
+        return workload_state(self._apply(coturn.workload, result, live))
+
     def _ensure_generated(
         self, platform: Platform, user_secrets: SecretValues, result: PassResult
     ) -> dict[str, str]:
@@ -443,6 +501,8 @@ class Reconciler:
     ) -> list[ConditionState]:
         blocked = "Not applied while SecretsValid is False; what already runs keeps running."
         states = [ConditionState(TURN_CONFIGURED, FALSE, BLOCKED_BY_RULES, blocked)]
+        if platform.turn.server.managed:
+            states.append(ConditionState(TURN_SERVER_READY, FALSE, BLOCKED_BY_RULES, blocked))
         job = desired.migration_job["metadata"]["name"]
         if status.get("migratedImage") == platform.calls.image and status.get("migrationJob") == job:
             states.append(

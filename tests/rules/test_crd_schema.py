@@ -14,7 +14,7 @@ from callplatform.model import parse_platform
 from callplatform.rules.values import PRIVATE_RANGES
 
 # Fields the model takes as a whole (copied into the Deployment), so it reads none of their keys.
-OPAQUE = {"spec.calls.resources"}
+OPAQUE = {"spec.calls.resources", "spec.turn.server.resources"}
 
 
 def crd() -> dict[str, Any]:

@@ -138,6 +138,8 @@ CASES = [
          secret={"TURN_SHARED_SECRET": GOOD_SECRETS["TURN_SHARED_SECRET"] + "\nallowed-peer-ip=10.0.0.0-10.255.255.255"},
          field="spec.turn.credentials.secretRef.sharedSecretKey"),
     Case("CP017", "shared-secret-tab-rest", spec=REST, secret={"TURN_SHARED_SECRET": "Ts4Gh8Jk2Lq6\tWp9Er3Ty7Ui1Op5As0Df"}),
+    Case("CP018", "managed-coturn-latest", spec={"spec.turn.server": {"managed": True, "image": {"tag": "latest"}}},
+         severities=(W, W, None), field="spec.turn.server.image.tag"),
     Case("CP015", "image-untagged", spec={"spec.calls.image": "registry.example.com:5000/calls-backend"},
          severities=(W, None, None)),
 ]  # fmt: skip

@@ -27,9 +27,26 @@ The same list serves the ClusterRole (all namespaces) and each namespaced Role (
 - apiGroups: [""]
   resources: [configmaps, services]
   verbs: [get, list, watch, create, patch]
+# The calls Deployment; a managed coturn's Deployment or DaemonSet (spec.turn.server).
 - apiGroups: [apps]
-  resources: [deployments]
+  resources: [deployments, daemonsets]
   verbs: [get, list, watch, create, patch]
+# A managed coturn's PodDisruptionBudget and NetworkPolicy.
+- apiGroups: [policy]
+  resources: [poddisruptionbudgets]
+  verbs: [get, list, watch, create, patch]
+- apiGroups: [networking.k8s.io]
+  resources: [networkpolicies]
+  verbs: [get, list, watch, create, patch]
+# Its ServiceMonitor, when coturn's Prometheus listener is on and the cluster serves the CRD.
+- apiGroups: [monitoring.coreos.com]
+  resources: [servicemonitors]
+  verbs: [get, create, patch]
+# The platform's own Namespace: its Pod Security label decides whether a hostNetwork coturn
+# (mode DaemonSet) can start. A GET of a namespace is authorized in that namespace, so a Role works.
+- apiGroups: [""]
+  resources: [namespaces]
+  verbs: [get]
 # Migration and demo seed Jobs (ttlSecondsAfterFinished cleans finished ones up).
 - apiGroups: [batch]
   resources: [jobs]

@@ -16,6 +16,7 @@ from callplatform.probes.headers import HeadersCheck, headers_targets
 from callplatform.probes.jitsi import HttpCheck, JwtMint
 from callplatform.probes.tls import DEFAULT_TLS, TlsOptions, tls_from_environment
 from callplatform.probes.turn import TurnEndpoint
+from callplatform.render.coturn_server import coturn_name, has_tls
 
 MIN_PRODUCTION_JWT_SECRET_LENGTH = 32
 DEFAULT_PROBE_TIMEOUT_SECONDS = 5.0
@@ -81,16 +82,29 @@ def _missing(component: str, probe: str, ref: SecretKeyRef) -> NotRunnable:
     return NotRunnable(component, probe, "missing_secret", f"{ref.describe()} is missing or empty")
 
 
+def turn_probe_host(platform: Platform) -> str:
+    """spec.turn.probeHost if set; else a managed coturn's own Service (the operator probes it from
+    inside the cluster); else the public spec.turn.host of an external coturn."""
+    turn = platform.turn
+    if turn.probe_host:
+        return turn.probe_host
+    if turn.server.managed and platform.namespace:
+        return f"{coturn_name(platform)}.{platform.namespace}.svc"
+    return turn.host
+
+
 def coturn_targets(platform: Platform, secrets: Mapping[str, Mapping[str, str]]) -> list[ProbeTarget]:
     turn = platform.turn
-    host = turn.effective_probe_host
+    host = turn_probe_host(platform)
     if not host:
         return [NotRunnable("coturn", "udp", "not_configured", "spec.turn.host is empty")]
     targets: list[ProbeTarget] = [
         TurnBindingTarget(TurnEndpoint(host, turn.port, "udp")),
         TurnBindingTarget(TurnEndpoint(host, turn.port, "tcp")),
     ]
-    if turn.tls_port:
+    if turn.tls_port and (
+        has_tls(platform) or not turn.server.managed
+    ):  # a managed coturn: TLS only with a certificate
         targets.append(TurnBindingTarget(TurnEndpoint(host, turn.tls_port, "tls", server_name=turn.host)))
     creds = turn.credentials
     auth: TurnAuth

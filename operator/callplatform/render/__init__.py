@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from callplatform.model import Platform
+from callplatform.render.coturn_server import CoturnObjects, render_coturn
 from callplatform.render.gateway_route import render_gateway_route
 from callplatform.render.ice_servers import render_ice_servers_secret
 from callplatform.render.secrets import (
@@ -20,7 +21,7 @@ from callplatform.render.secrets import (
     secrets_checksum,
 )
 from callplatform.render.security_headers import render_security_headers_configmap
-from callplatform.render.turnserver import render_turn_config_secret
+from callplatform.render.turnserver import render_turn_config_secret, render_turnserver_conf
 from callplatform.render.workloads import (
     render_demo_seed_job,
     render_deployment,
@@ -43,12 +44,14 @@ class DesiredObjects:
     demo_seed_job: Manifest | None
     secrets_checksum: str
     gateway_route: Manifest | None = None  # spec.gateway with a parent Gateway
+    coturn: CoturnObjects | None = None  # spec.turn.server.managed
 
     def objects(self) -> list[Manifest]:
         """Every object in the order the operator applies them (migration before the Deployment)."""
         ordered = [
             self.generated_secret,
             self.turn_config_secret,
+            *(self.coturn.objects() if self.coturn is not None else []),
             self.ice_servers_secret,
             self.security_headers,
             self.service,
@@ -72,11 +75,15 @@ def render_platform(
     generated: Mapping[str, str] | None = None,
     deployment_image: str | None = None,
     include_deployment: bool = True,
+    turn_tls: Mapping[str, str] | None = None,
+    service_monitor: bool = False,
 ) -> DesiredObjects:
     """Everything a platform owns, once its migrations for `deployment_image` have completed.
 
     `deployment_image` is the image the Deployment runs: the spec's image by default,
-    the previous one while a migration for the new image has not completed.
+    the previous one while a migration for the new image has not completed. `turn_tls` is the
+    data of the TLS Secret a managed coturn mounts; `service_monitor`, whether the cluster
+    serves the ServiceMonitor CRD.
     """
     generated = generated or {}
     # Workloads only name Secrets (the user's, or the generated one where the user left a key
@@ -93,6 +100,10 @@ def render_platform(
             secrets_checksum=checksum,
             allow_demo_seed=seed,
         )
+    coturn = None
+    if platform.turn.server.managed:
+        conf = render_turnserver_conf(platform, values)
+        coturn = render_coturn(platform, conf, turn_tls, service_monitor=service_monitor)
     return DesiredObjects(
         generated_secret=render_generated_secret(platform, generated),
         turn_config_secret=render_turn_config_secret(platform, values),
@@ -104,4 +115,5 @@ def render_platform(
         demo_seed_job=render_demo_seed_job(platform, secrets) if seed else None,
         secrets_checksum=checksum,
         gateway_route=render_gateway_route(platform),
+        coturn=coturn,
     )

@@ -246,6 +246,18 @@ _CATALOGUE = (
         E,
         E,
     ),
+    _rule(
+        "CP018",
+        "Managed coturn image not pinned",
+        "With spec.turn.server.managed the operator runs the coturn image the spec names. A tag that is "
+        "empty or latest changes under the platform without a spec change, and coturn's accepted options "
+        "differ between versions (an option an older build rejects stops the server).",
+        "Set spec.turn.server.image.tag to a version (4.6.3) and, to pin it completely, "
+        "spec.turn.server.image.digest.",
+        W,
+        W,
+        None,
+    ),
 )
 
 RULES: Mapping[str, Rule] = {rule.id: rule for rule in _CATALOGUE}

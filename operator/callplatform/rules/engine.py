@@ -7,12 +7,14 @@ message: messages name the Secret and key, or the variable, instead.
 
 from __future__ import annotations
 
+import ipaddress
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from callplatform.findings import Finding
-from callplatform.model import ENVIRONMENTS, Platform, SecretKeyRef
+from callplatform.model import ENVIRONMENTS, SERVER_MODES, SERVICE_TYPES, Platform, SecretKeyRef
 from callplatform.rules.catalogue import RULES
 from callplatform.rules.values import (
     hostname_problem,
@@ -386,6 +388,45 @@ def _check_at_least(out: _Collector, value: int, path: str, minimum: int) -> Non
         out.add("CP011", path, f"{path} must be at least {minimum}, got {value}.")
 
 
+def _check_turn_server(out: _Collector, platform: Platform) -> None:
+    """spec.turn.server, judged only when the operator runs coturn."""
+    server, path = platform.turn.server, "spec.turn.server"
+    if not server.managed:
+        return
+    if server.mode not in SERVER_MODES:
+        out.add("CP011", f"{path}.mode", f"{path}.mode must be one of {', '.join(SERVER_MODES)}.")
+    if server.service_type not in SERVICE_TYPES:
+        out.add(
+            "CP011", f"{path}.service.type", f"{path}.service.type must be one of {', '.join(SERVICE_TYPES)}."
+        )
+    _check_at_least(out, server.replicas, f"{path}.replicas", 1)
+    _check_at_least(out, server.termination_grace_period_seconds, f"{path}.terminationGracePeriodSeconds", 0)
+    if not server.repository.strip():
+        out.add("CP011", f"{path}.image.repository", f"{path}.image.repository is required.")
+    if server.digest and not _DIGEST.fullmatch(server.digest):
+        out.add(
+            "CP011",
+            f"{path}.image.digest",
+            f"{path}.image.digest must be sha256: followed by 64 lowercase hex digits.",
+        )
+    if server.external_ip and not _is_ip(server.external_ip):
+        out.add("CP011", f"{path}.externalIP", f"{path}.externalIP must be an IP address.")
+    if not server.digest and server.tag.strip() in ("", "latest"):
+        why = "is empty" if not server.tag.strip() else "is latest"
+        out.add("CP018", f"{path}.image.tag", f"{path}.image.tag {why}; pin a coturn version (and a digest).")
+
+
+_DIGEST = re.compile(r"sha256:[a-f0-9]{64}")
+
+
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
 def _check_spec(out: _Collector, platform: Platform) -> None:
     turn, calls, relay = platform.turn, platform.calls, platform.turn.relay
     if turn.credentials.mode not in CREDENTIAL_MODES:
@@ -435,6 +476,8 @@ def _check_spec(out: _Collector, platform: Platform) -> None:
                 f"{path} ({cidr.strip()}) lets the TURN relay reach {', '.join(verdict.opens)}; "
                 "remove it from allowedPeerCIDRs.",
             )
+
+    _check_turn_server(out, platform)
 
     if calls.allow_unsafe_inline_styles:
         out.add(
