@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import yaml
+from reconciler_managed_coturn import managed_manifest, tls_secret_manifest
 from reconciler_platforms import STRONG_SECRETS, WEAK_JWT_SECRET, platform_manifest, secret_manifest
 
 CLI = [str(Path(sys.executable).parent / "callplatform")]
@@ -89,3 +90,18 @@ def test_csp_prints_the_header(tmp_path: Path) -> None:
     development = _run("csp", "--environment", "development", str(path))
     assert "upgrade-insecure-requests" not in development.stdout
     assert "upgrade-insecure-requests" in result.stdout
+
+
+def test_render_shows_a_managed_coturn_without_its_tls_key(tmp_path: Path) -> None:
+    key = "-----BEGIN PRIVATE KEY-----\nMIIEsecret\n"
+    manifest = managed_manifest(environment="staging")
+    manifest["spec"]["jitsi"]["jwt"]["generate"] = True  # the calls Deployment gets the placeholder
+    path = _write(tmp_path, secret_manifest(STRONG_SECRETS), tls_secret_manifest("cert", key), manifest)
+    result = _run("render", "--namespace", "calls", str(path))
+    assert result.returncode == 0, result.stderr
+    objects = {(o["kind"], o["metadata"]["name"]): o for o in yaml.safe_load_all(result.stdout)}
+    for kind in ("Deployment", "Service", "PodDisruptionBudget", "NetworkPolicy"):
+        assert (kind, "calls-coturn") in objects, kind
+    annotations = objects[("Deployment", "calls-coturn")]["spec"]["template"]["metadata"]["annotations"]
+    assert list(annotations) == ["callplatform.io/turn-checksum"]  # not the calls placeholder
+    assert "MIIEsecret" not in result.stdout + result.stderr

@@ -167,6 +167,9 @@ def test_namespaced_rbac_reaches_secrets_only_where_it_watches(
         assert not can_i(kube_cluster, release, verb, "secrets", "--all-namespaces"), verb
     assert can_i(kube_cluster, release, "create", "deployments.apps", "-n", watched)
     assert not can_i(kube_cluster, release, "create", "deployments.apps", "-n", "default")
+    # Its own namespace's Pod Security label (a managed hostNetwork coturn), and no other namespace.
+    assert can_i(kube_cluster, release, "get", f"namespaces/{watched}", "-n", watched)
+    assert not can_i(kube_cluster, release, "get", "namespaces/default", "-n", "default")
     # No cluster-scoped right at all.
     assert not can_i(kube_cluster, release, "list", "customresourcedefinitions.apiextensions.k8s.io")
     assert not can_i(kube_cluster, release, "list", "namespaces")

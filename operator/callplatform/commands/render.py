@@ -32,7 +32,7 @@ from callplatform.render.secrets import (
     missing_generated_keys,
     new_secret_value,
 )
-from callplatform.render.workloads import SECRETS_CHECKSUM_ANNOTATION
+from callplatform.render.workloads import SECRETS_CHECKSUM_ANNOTATION, calls_name
 from callplatform.rules import check_platform
 
 REDACTED = "<redacted>"
@@ -69,10 +69,15 @@ def rendered_objects(loaded: LoadedPlatform, namespace: str = "") -> tuple[list[
     errors = [f for f in findings if f.severity is Severity.ERROR]
     if errors:
         return [], [f"{f.rule} {f.field} ({f.object}): {f.message}" for f in errors]
-    objects = render_platform(platform, loaded.secrets, generated=generated).objects()
+    # A managed coturn's TLS Secret, when it is among the files; its checksum annotation then
+    # matches the operator's. ServiceMonitors are shown: whether the cluster serves them is unknown.
+    turn_tls = loaded.secrets.get(platform.turn.tls_secret_name) if platform.turn.tls_secret_name else None
+    objects = render_platform(
+        platform, loaded.secrets, generated=generated, turn_tls=turn_tls, service_monitor=True
+    ).objects()
     if generated:
         for manifest in objects:
-            if manifest["kind"] == "Deployment":
+            if manifest["kind"] == "Deployment" and manifest["metadata"]["name"] == calls_name(platform):
                 annotations = manifest["spec"]["template"]["metadata"]["annotations"]
                 annotations[SECRETS_CHECKSUM_ANNOTATION] = CHECKSUM_WITH_GENERATED
     return [redact(platform, manifest) for manifest in objects], []
