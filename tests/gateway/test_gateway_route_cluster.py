@@ -1,0 +1,126 @@
+"""On the real API server: without the Gateway API CRDs a pass reports GatewayAPINotInstalled and applies
+everything else; with the standard-channel CRDs the HTTPRoute is accepted (its CEL rules included) and
+carries exactly what `callplatform csp --all-headers` prints."""
+
+from __future__ import annotations
+
+import copy
+import json
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from gateway_api import pinned_version, standard_crds
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "reconciler"))
+from reconciler_platforms import STRONG_SECRETS, platform_manifest, secret_manifest
+
+from callplatform.cli import main
+from callplatform.commands.csp import SCOPES
+from callplatform.kube import Kube, KubeError
+from callplatform.model import parse_platform
+from callplatform.reconcile import Reconciler
+from callplatform.render.gateway_route import render_gateway_route, route_headers
+
+pytestmark = pytest.mark.cluster
+
+HTTPROUTE_CRD = "httproutes.gateway.networking.k8s.io"
+GATEWAY = {"parentRefs": [{"name": "public", "sectionName": "https"}], "hostname": "app.calls.test"}
+
+
+def platform(namespace: str) -> dict[str, Any]:
+    manifest = platform_manifest(namespace=namespace)
+    manifest["spec"]["gateway"] = copy.deepcopy(GATEWAY)
+    manifest["spec"]["gateway"]["headersProbe"] = {"enabled": False}  # nothing here serves the host
+    return manifest
+
+
+def create(kube_cluster: Any, namespace: str) -> dict[str, Any]:
+    manifest = platform(namespace)
+    for document in (secret_manifest(STRONG_SECRETS, namespace=namespace), manifest):
+        kube_cluster.kubectl("apply", "-f", "-", input=json.dumps(document))
+    return manifest
+
+
+def conditions(kube: Kube, namespace: str) -> dict[str, dict[str, Any]]:
+    live = kube.get("callplatform.io/v1alpha1", "CallPlatform", namespace, "calls") or {}
+    return {c["type"]: c for c in live["status"]["conditions"]}
+
+
+@pytest.fixture(scope="module")
+def gateway_api(kube_cluster: Any) -> Iterator[str]:
+    """Installs the pinned standard channel, and removes it again so other tests see a plain cluster."""
+    files = standard_crds()
+    for path in files:
+        kube_cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(path))
+    kube_cluster.kubectl("wait", "--for=condition=Established", f"crd/{HTTPROUTE_CRD}", "--timeout=60s")
+    try:
+        yield pinned_version()
+    finally:
+        for path in files:
+            kube_cluster.kubectl("delete", "-f", str(path), "--wait=true", "--ignore-not-found", check=False)
+
+
+def test_without_the_crds_the_platform_runs_and_says_why(
+    kube_cluster: Any, namespace: str, crd_installed: str, k8s_api: Any
+) -> None:
+    # Runs before the module fixture installs them (file order), and the fixture removes them again.
+    assert kube_cluster.kubectl("get", "crd", HTTPROUTE_CRD, check=False).returncode != 0
+    create(kube_cluster, namespace)
+    kube = Kube(k8s_api)
+    result = Reconciler(kube).reconcile(namespace, "calls")
+    state = conditions(kube, namespace)["GatewayRouteReady"]
+    assert (state["status"], state["reason"]) == ("False", "GatewayAPINotInstalled")
+    assert "Gateway API standard-channel CRDs" in state["message"]
+    assert "Service/calls-calls" in result.writes  # everything else was applied
+    events = kube_cluster.kubectl("-n", namespace, "get", "events", "-o", "json").stdout
+    assert "GatewayAPINotInstalled" in events
+
+
+def test_route_is_accepted_and_carries_the_csp_cli_headers(
+    kube_cluster: Any,
+    namespace: str,
+    crd_installed: str,
+    gateway_api: str,
+    k8s_api: Any,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    manifest = create(kube_cluster, namespace)
+    kube = Kube(k8s_api)
+    reconciler = Reconciler(kube)
+    first = reconciler.reconcile(namespace, "calls")
+    assert "HTTPRoute/calls-calls" in first.writes
+    state = conditions(kube, namespace)["GatewayRouteReady"]
+    assert (state["status"], state["reason"]) == ("True", "RouteApplied")  # no Gateway controller here
+
+    live = json.loads(
+        kube_cluster.kubectl("-n", namespace, "get", "httproute", "calls-calls", "-o", "json").stdout
+    )
+    served = route_headers(live)
+    path = tmp_path / "platform.yaml"
+    path.write_text(json.dumps(manifest))
+    for scope in SCOPES:
+        assert main(["csp", str(path), "--all-headers", "--scope", scope]) == 0
+        printed = dict(line.split(": ", 1) for line in capsys.readouterr().out.splitlines())
+        assert served[scope] == printed, scope
+    assert live["metadata"]["ownerReferences"][0]["kind"] == "CallPlatform"
+
+    # The stored route reads back as rendered (server defaults included), so idle passes write nothing.
+    second = reconciler.reconcile(namespace, "calls")
+    assert not [w for w in second.writes if w.startswith("HTTPRoute")], second.writes
+
+
+def test_the_crds_cel_rules_are_enforced(namespace: str, gateway_api: str, k8s_api: Any) -> None:
+    """The accepted route passed real validation: the same route with a broken filter is refused by CEL."""
+    route = render_gateway_route(parse_platform(platform(namespace)))
+    assert route is not None
+    broken = copy.deepcopy(route)
+    broken["metadata"]["name"] = "broken"
+    del broken["spec"]["rules"][0]["filters"][0]["responseHeaderModifier"]
+    with pytest.raises(KubeError) as refused:
+        Kube(k8s_api).apply(broken, None)
+    assert refused.value.status == 422
+    assert "responseHeaderModifier must be specified" in str(refused.value)
