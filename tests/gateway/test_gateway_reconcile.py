@@ -10,7 +10,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "reconciler"))
 from reconciler_fake_kube import Clock, FakeKube, bring_up
 from reconciler_platforms import STRONG_SECRETS, platform_manifest, secret_manifest
 
-from callplatform.health import ComponentHealth
+from callplatform.probes.health import ComponentHealth
 from callplatform.reconcile import Reconciler
 
 NS = "calls"
