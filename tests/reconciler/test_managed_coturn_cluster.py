@@ -8,6 +8,7 @@ refused with a condition until the namespace allows host networking.
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -30,6 +31,28 @@ TIMEOUT = 180
 COTURN_PODS = "app.kubernetes.io/component=coturn"
 OWNED = "deployments,daemonsets,services,poddisruptionbudgets,networkpolicies,secrets,configmaps,jobs"
 INSTANCE = f"app.kubernetes.io/instance={NAME},app.kubernetes.io/managed-by=callplatform-operator"
+METRICS_PORT = 9641
+# Just enough of prometheus-operator's CRD for the API server to serve ServiceMonitors.
+SERVICE_MONITOR_CRD = {
+    "apiVersion": "apiextensions.k8s.io/v1",
+    "kind": "CustomResourceDefinition",
+    "metadata": {"name": "servicemonitors.monitoring.coreos.com"},
+    "spec": {
+        "group": "monitoring.coreos.com",
+        "scope": "Namespaced",
+        "names": {"kind": "ServiceMonitor", "plural": "servicemonitors", "singular": "servicemonitor"},
+        "versions": [
+            {
+                "name": "v1",
+                "served": True,
+                "storage": True,
+                "schema": {
+                    "openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
+                },
+            }
+        ],
+    },
+}
 
 
 @dataclass
@@ -74,16 +97,22 @@ def managed(
     kube_cluster: Any, crd_installed: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Managed]:
     tmp = tmp_path_factory.mktemp("managed-coturn")
+    kube_cluster.kubectl("apply", "-f", "-", input=json.dumps(SERVICE_MONITOR_CRD))
+    crd = "crd/servicemonitors.monitoring.coreos.com"
+    kube_cluster.kubectl("wait", "--for=condition=Established", crd, "--timeout=60s")
     deployment_ns = _namespace(kube_cluster, "coturn-deploy", "restricted")
     daemonset_ns = _namespace(kube_cluster, "coturn-ds", "baseline")
     for namespace, mode in ((deployment_ns, "Deployment"), (daemonset_ns, "DaemonSet")):
         tls = _tls("v1")
+        platform = managed_manifest(name=NAME, mode=mode, service={"type": "NodePort"})
+        if mode == "Deployment":
+            platform["spec"]["turn"]["prometheusPort"] = METRICS_PORT
         kubectl_apply(
             kube_cluster,
             namespace,
             secret_manifest(STRONG_SECRETS),
             tls_secret_manifest(tls["cert"], tls["key"]),
-            managed_manifest(name=NAME, mode=mode, service={"type": "NodePort"}),
+            platform,
         )
     operator = OperatorProcess(
         kube_cluster.kubeconfig, tmp / "operator.log", "--namespace", deployment_ns, "--namespace", daemonset_ns,
@@ -95,6 +124,7 @@ def managed(
         operator.stop()
         for namespace in (deployment_ns, daemonset_ns):
             kube_cluster.kubectl("delete", "namespace", namespace, "--wait=false", check=False)
+        kube_cluster.kubectl("delete", crd, "--wait=false", check=False)
 
 
 def _ready_pods(cluster: Any, namespace: str) -> list[str]:
@@ -135,6 +165,33 @@ def test_managed_coturn_platform_is_ready_with_pods_ready_under_kwok(managed: Ma
         (3478, "UDP"), (3478, "TCP"), (5349, "TCP"), (5349, "UDP"),
     }  # fmt: skip
     assert all(p.get("nodePort") for p in service["spec"]["ports"])
+
+
+def test_prometheus_listener_gets_a_private_service_and_a_service_monitor(managed: Managed) -> None:
+    cluster, ns = managed.cluster, managed.deployment_ns
+    managed.wait(ns, "Ready", "True")
+    metrics = get_json(cluster, "service", f"{COTURN}-metrics", "-n", ns) or {}
+    assert metrics["spec"]["type"] == "ClusterIP"
+    assert [p["port"] for p in metrics["spec"]["ports"]] == [METRICS_PORT]
+    monitor = get_json(cluster, "servicemonitor", f"{COTURN}-metrics", "-n", ns) or {}
+    assert monitor["spec"]["selector"]["matchLabels"].items() <= metrics["metadata"]["labels"].items()
+    public = get_json(cluster, "service", COTURN, "-n", ns) or {}
+    assert METRICS_PORT not in {p["port"] for p in public["spec"]["ports"]}
+
+
+def test_the_api_server_refuses_a_bad_digest_with_the_rule_id(managed: Managed) -> None:
+    platform = managed_manifest(name="bad-digest", image={"tag": "4.6.3", "digest": "sha256:abc"})
+    result = managed.cluster.kubectl(
+        "apply",
+        "--dry-run=server",
+        "-n",
+        managed.deployment_ns,
+        "-f",
+        "-",
+        input=json.dumps(platform),
+        check=False,
+    )
+    assert result.returncode != 0 and "CP011: turn.server.image.digest" in result.stderr
 
 
 def test_host_network_in_a_baseline_namespace_is_a_condition_until_it_is_allowed(managed: Managed) -> None:
