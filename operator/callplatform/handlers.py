@@ -147,6 +147,7 @@ class Operator:
         namespace, name = platform.namespace, platform.name
         metrics.set_platform_conditions(namespace, name, {c["type"]: c["status"] for c in conditions})
         metrics.set_findings(namespace, name, findings)
+        metrics.set_rate_limits(namespace, name, platform.calls.rate_limits.by_event_and_scope())
         if self.probe_scheduler is not None and self._probes_targets is not None:
             if platform.monitoring.enabled:
                 targets = self._probes_targets.build_targets(platform, secrets)

@@ -157,6 +157,21 @@ CALLS_DATABASE_ERRORS = Counter(
     [*PLATFORM, "reason"],
 )
 
+# --- call rates (spec.calls.rateLimits) ---------------------------------------
+RATE_EVENTS = ("starts", "joins")
+RATE_SCOPES = ("global", "per_user")
+CALL_EVENTS_PER_MINUTE = Gauge(
+    "callplatform_call_events_per_minute",
+    "Calls started (event=starts) or joined (event=joins) in the trailing minute, in the database: in total "
+    "(scope=global) or by the busiest user (scope=per_user), at the last successful collection.",
+    [*PLATFORM, "event", "scope"],
+)
+CALL_RATE_LIMIT = Gauge(
+    "callplatform_call_rate_limit_per_minute",
+    "The configured spec.calls.rateLimits, events per minute (only limits that are set).",
+    [*PLATFORM, "event", "scope"],
+)
+
 PLATFORM_METRICS: tuple[MetricWrapperBase, ...] = (
     RECONCILES,
     PLATFORM_CONDITION,
@@ -177,6 +192,8 @@ PLATFORM_METRICS: tuple[MetricWrapperBase, ...] = (
     CALLS_DATABASE_LAST_SUCCESS,
     CALLS_COLLECTION_DURATION,
     CALLS_DATABASE_ERRORS,
+    CALL_EVENTS_PER_MINUTE,
+    CALL_RATE_LIMIT,
 )
 
 BUILD_INFO.labels(version=__version__).set(1)
@@ -270,6 +287,7 @@ class _LabelSetsByPlatform:
 
 
 _conditions_by_platform = _LabelSetsByPlatform(PLATFORM_CONDITION)
+_rate_limits_by_platform = _LabelSetsByPlatform(CALL_RATE_LIMIT)
 _findings_by_platform = _LabelSetsByPlatform(FINDINGS)
 
 
@@ -281,6 +299,16 @@ def set_platform_conditions(namespace: str, platform: str, conditions: Mapping[s
         for status in CONDITION_STATUSES:
             values[(label, status)] = 1 if status == current else 0
     _conditions_by_platform.replace(namespace, platform, values)
+
+
+def set_rate_limits(namespace: str, platform: str, limits: Mapping[tuple[str, str], int]) -> None:
+    """(event, scope) -> limit per minute; 0 (no limit) has no series, so the alert cannot fire on it."""
+    values: dict[tuple[str, ...], float] = {
+        (_choice(event, RATE_EVENTS), _choice(scope, RATE_SCOPES)): float(limit)
+        for (event, scope), limit in limits.items()
+        if limit > 0
+    }
+    _rate_limits_by_platform.replace(namespace, platform, values)
 
 
 def set_findings(namespace: str, platform: str, findings: Sequence[Finding]) -> None:
@@ -318,6 +346,7 @@ def forget_platform(namespace: str, platform: str) -> None:
     """Remove every series of a deleted platform, call metrics included."""
     _conditions_by_platform.forget(namespace, platform)
     _findings_by_platform.forget(namespace, platform)
+    _rate_limits_by_platform.forget(namespace, platform)
     selector = {"namespace": namespace, "platform": platform}
     for metric in PLATFORM_METRICS:
         metric.remove_by_labels(selector)

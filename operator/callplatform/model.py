@@ -184,6 +184,15 @@ class CallRateLimits:
     starts: RateLimit = RateLimit()
     joins: RateLimit = RateLimit()
 
+    def by_event_and_scope(self) -> dict[tuple[str, str], int]:
+        """(starts|joins, global|per_user) -> per minute, 0 meaning no limit (metric labels use these)."""
+        return {
+            ("starts", "global"): self.starts.global_per_minute,
+            ("starts", "per_user"): self.starts.per_user_per_minute,
+            ("joins", "global"): self.joins.global_per_minute,
+            ("joins", "per_user"): self.joins.per_user_per_minute,
+        }
+
 
 @dataclass(frozen=True, slots=True)
 class CallsSpec:

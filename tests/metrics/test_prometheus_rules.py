@@ -34,6 +34,7 @@ REQUIRED_ALERTS = {
     "CallsDatabaseUnreachable",
     "OperatorAbsent",
     "SecurityHeadersNotServed",
+    "CallRateLimitExceeded",
 }
 METRIC_NAME = re.compile(r"\bcallplatform_[a-z0-9_]+")
 

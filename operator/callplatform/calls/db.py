@@ -30,6 +30,7 @@ import psycopg_pool
 from psycopg import errors, sql
 
 from callplatform import metrics
+from callplatform.calls.rates import RateQuery, build_rate_queries
 from callplatform.calls.sql import CallLogQueries, InvalidDatabaseURL, build_queries, database_target
 from callplatform.calls.watermark import EventWatermark
 from callplatform.model import CallLogSpec
@@ -47,6 +48,7 @@ CALL_METRICS = (
     metrics.CALLS_DATABASE_LAST_SUCCESS,
     metrics.CALLS_COLLECTION_DURATION,
     metrics.CALLS_DATABASE_ERRORS,
+    metrics.CALL_EVENTS_PER_MINUTE,
 )
 
 
@@ -98,7 +100,7 @@ class CollectorSettings:
     @property
     def cycle_timeout_seconds(self) -> float:
         """A bound on a whole collection, in case the server never answers at all."""
-        statements = 4 + 2 * self.max_pages_per_cycle
+        statements = 8 + 2 * self.max_pages_per_cycle  # 4 fixed, up to 4 rates, the pages
         return self.connect_timeout_seconds + statements * self.statement_timeout_seconds
 
 
@@ -109,6 +111,7 @@ class _Platform:
     database_url: str = field(repr=False)
     call_log: CallLogSpec
     queries: CallLogQueries
+    rate_queries: tuple[RateQuery, ...]
     started: EventWatermark
     ended: EventWatermark
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
@@ -131,6 +134,7 @@ class _Snapshot:
     ended_complete: bool
     newest_started: Any = None
     newest_ended: Any = None
+    rates: tuple[tuple[str, str, int], ...] = ()  # (event, scope, events in the last minute)
 
 
 class CallMetricsCollector:
@@ -177,6 +181,7 @@ class CallMetricsCollector:
             database_url=database_url,
             call_log=call_log,
             queries=build_queries(call_log),
+            rate_queries=build_rate_queries(call_log),
             started=EventWatermark(grace=self._settings.grace),
             ended=EventWatermark(grace=self._settings.grace),
         )
@@ -280,6 +285,8 @@ class CallMetricsCollector:
         for row in ended:
             if row[2] is not None:
                 histogram.observe(max(float(row[2]), 0.0))
+        for event, scope, count in snapshot.rates:
+            metrics.CALL_EVENTS_PER_MINUTE.labels(*labels, event, scope).set(count)
         metrics.CALLS_DATABASE_UP.labels(*labels).set(1)
         metrics.CALLS_DATABASE_LAST_SUCCESS.labels(*labels).set_to_current_time()
         if entry.last_reason:
@@ -345,6 +352,9 @@ class CallMetricsCollector:
             ended_rows, ended_complete = await self._pages(
                 cur, baseline_ended, queries.ended_page, queries.ended_page_after
             )
+            rates = []
+            for rate in entry.rate_queries:
+                rates.append((rate.event, rate.scope, int(await _scalar(cur, rate.statement) or 0)))
         return _Snapshot(
             active_calls=active_calls,
             active_participants=participants,
@@ -354,6 +364,7 @@ class CallMetricsCollector:
             ended_complete=ended_complete,
             newest_started=newest_started,
             newest_ended=newest_ended,
+            rates=tuple(rates),
         )
 
     async def _pages(

@@ -64,6 +64,9 @@ def _table(name: str) -> sql.Identifier:
     return sql.Identifier(schema, table) if dot and schema and table else sql.Identifier(name)
 
 
+table_identifier = _table  # for the rate queries (calls/rates.py)
+
+
 @dataclass(frozen=True, slots=True)
 class CallLogQueries:
     """The statements for one call-log layout. Build once per spec; they are immutable."""

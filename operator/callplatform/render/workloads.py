@@ -130,6 +130,20 @@ def database_env(platform: Platform, secrets: SecretValues) -> list[dict[str, An
     return [_secret_env("DATABASE_URL", effective_ref(platform, platform.database.url_ref, secrets))]
 
 
+# spec.calls.rateLimits -> the env var the app reads; unset limits add no variable (no rollout).
+RATE_LIMIT_ENV = {
+    ("starts", "per_user"): "CALLS_RATE_LIMIT_STARTS_PER_USER_PER_MINUTE",
+    ("starts", "global"): "CALLS_RATE_LIMIT_STARTS_PER_MINUTE",
+    ("joins", "per_user"): "CALLS_RATE_LIMIT_JOINS_PER_USER_PER_MINUTE",
+    ("joins", "global"): "CALLS_RATE_LIMIT_JOINS_PER_MINUTE",
+}
+
+
+def rate_limit_env(platform: Platform) -> list[dict[str, Any]]:
+    limits = platform.calls.rate_limits.by_event_and_scope()
+    return [_plain_env(name, str(limits[key])) for key, name in RATE_LIMIT_ENV.items() if limits[key] > 0]
+
+
 def app_env(platform: Platform, secrets: SecretValues, *, allow_demo_seed: bool) -> list[dict[str, Any]]:
     creds = platform.turn.credentials
     env = [
@@ -152,6 +166,7 @@ def app_env(platform: Platform, secrets: SecretValues, *, allow_demo_seed: bool)
         env.append(_secret_env("TURN_PASSWORD", creds.password_ref))
     env.append(_plain_env("ALLOW_DEMO_SEED", "true" if allow_demo_seed else "false"))
     env.append(_plain_env("PORT", str(platform.calls.port)))
+    env += rate_limit_env(platform)
     return env + _SCRATCH_ENV
 
 
