@@ -210,6 +210,18 @@ def test_host_network_in_a_baseline_namespace_is_a_condition_until_it_is_allowed
     assert daemonset["status"]["numberAvailable"] == daemonset["status"]["desiredNumberScheduled"] > 0
 
 
+def test_idle_resync_of_a_managed_coturn_makes_zero_write_requests(managed: Managed) -> None:
+    """Every coturn object as rendered matches what the API server stored (defaults included)."""
+    for ns in (managed.deployment_ns, managed.daemonset_ns):
+        managed.wait(ns, "Ready", "True")
+    managed.wait_resyncs(2)
+    audit = AuditLog(managed.cluster.audit_log)
+    audit.mark()
+    managed.wait_resyncs(4)
+    for ns in (managed.deployment_ns, managed.daemonset_ns):
+        assert audit.operator_writes_since_mark(ns) == [], ns
+
+
 def _rolls_once(managed: Managed, change: Any) -> None:
     cluster, ns = managed.cluster, managed.deployment_ns
     managed.wait(ns, "Ready", "True")
