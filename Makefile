@@ -9,7 +9,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: test demo deps system-deps venv controlplane lint typecheck unit bench clean
+.PHONY: test demo deps system-deps venv controlplane tools lint typecheck unit bench clean
 
 test: deps lint typecheck
 	$(BIN)/python scripts/run_tests.py $(PYTEST_ARGS)
@@ -17,7 +17,7 @@ test: deps lint typecheck
 demo: deps
 	$(BIN)/python scripts/demo.py
 
-deps: system-deps venv controlplane
+deps: system-deps venv controlplane tools
 
 system-deps:
 	bash scripts/install-system-deps.sh
@@ -32,6 +32,10 @@ $(VENV)/.installed: pyproject.toml
 
 controlplane:
 	bash tests/controlplane/build.sh >/dev/null
+
+# checkov, in a virtualenv of its own under ~/.cache/callplatform (its pins clash with .venv's).
+tools:
+	bash scripts/install-checkov.sh >/dev/null
 
 lint: venv
 	$(BIN)/ruff check .
