@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import struct
 
 import pytest
 from hypothesis import given
@@ -46,7 +48,10 @@ SAMPLE_LONG_TERM_REQUEST = bytes.fromhex(
     "00080014f67024656dd64a3e02b8e0712e85c9a28ca89666"
 )
 LONG_TERM_USERNAME = "\u30de\u30c8\u30ea\u30c3\u30af\u30b9"
-LONG_TERM_PASSWORD = "The\u00adM\u00aatr\u2168"
+# RFC 5769 2.4 gives the password "The\u00adM\u00aatr\u2168" and signs with its SASLprep form.
+# The codec keys on the raw bytes, as every TURN server does (see long_term_key), so the
+# vector is checked with the password already processed: soft hyphen dropped, NFKC applied.
+LONG_TERM_PASSWORD = "TheMatrIX"
 
 
 def test_sample_request_decodes_and_verifies() -> None:
@@ -112,7 +117,6 @@ def test_long_term_sample_request() -> None:
     assert message.get(sc.Attr.USERNAME) == LONG_TERM_USERNAME.encode()
     assert message.get(sc.Attr.REALM) == b"example.org"
     assert message.get(sc.Attr.NONCE) == b"f//499k954d6OL34oL9FSTvy64sA"
-    assert sc.saslprep(LONG_TERM_PASSWORD) == "TheMatrIX"
     key = sc.long_term_key(LONG_TERM_USERNAME, "example.org", LONG_TERM_PASSWORD)
     assert sc.verify_message_integrity(SAMPLE_LONG_TERM_REQUEST, key)
     unsigned = sc.StunMessage(
@@ -188,3 +192,66 @@ def test_encode_decode_round_trip(
 def test_decoder_never_raises_anything_but_decode_errors(data: bytes) -> None:
     with contextlib.suppress(sc.StunDecodeError):
         sc.decode_message(data)
+
+
+@pytest.mark.parametrize(
+    "password",
+    [
+        "pass\u00a0word",
+        "cafe\u0301",
+        "\uff30\uff41\uff53\uff53",
+        "party\U0001f389",
+        "The\u00adM\u00aatr\u2168",
+    ],
+)
+def test_long_term_key_hashes_the_raw_utf8_password(password: str) -> None:
+    """No SASLprep: coturn, pion and browsers key on the bytes as typed (an emoji must not raise)."""
+    expected = hashlib.md5(f"user:realm:{password}".encode(), usedforsecurity=False).digest()
+    assert sc.long_term_key("user", "realm", password) == expected
+    assert sc.long_term_key("user", b"realm", password) == expected
+
+
+def _signed_response(after_integrity: tuple[tuple[int, bytes], ...]) -> bytes:
+    """An Allocate success signed with KEY, with extra attributes appended after MESSAGE-INTEGRITY."""
+    relayed = sc.encode_xor_address("192.0.2.1", 5000, TXID)
+    signed = sc.encode_message(
+        sc.StunMessage(
+            sc.Method.ALLOCATE, sc.MessageClass.SUCCESS, TXID, ((sc.Attr.XOR_RELAYED_ADDRESS, relayed),)
+        ),
+        integrity_key=b"k",
+    )
+    tail = b"".join(
+        struct.pack("!HH", kind, len(value)) + value + b"\0" * (-len(value) % 4)
+        for kind, value in after_integrity
+    )
+    return signed[:2] + struct.pack("!H", len(signed) - 20 + len(tail)) + signed[4:] + tail
+
+
+def test_attributes_after_message_integrity_are_ignored() -> None:
+    forged = sc.encode_xor_address("10.0.0.1", 6000, TXID)
+    data = _signed_response(((sc.Attr.XOR_RELAYED_ADDRESS, forged), (sc.Attr.SOFTWARE, b"evil")))
+    message = sc.decode_message(data)
+    assert [kind for kind, _ in message.attributes] == [
+        sc.Attr.XOR_RELAYED_ADDRESS,
+        sc.Attr.MESSAGE_INTEGRITY,
+    ]
+    relayed = message.get(sc.Attr.XOR_RELAYED_ADDRESS)
+    assert relayed is not None and sc.decode_xor_address(relayed, TXID) == ("192.0.2.1", 5000)
+    assert message.get(sc.Attr.SOFTWARE) is None
+
+
+def test_fingerprint_after_message_integrity_is_kept() -> None:
+    data = sc.decode_message(SAMPLE_REQUEST)
+    assert [kind for kind, _ in data.attributes][-2:] == [sc.Attr.MESSAGE_INTEGRITY, sc.Attr.FINGERPRINT]
+
+
+def test_fingerprint_problems() -> None:
+    assert sc.fingerprint_problem(SAMPLE_REQUEST) == ""
+    assert sc.fingerprint_problem(SAMPLE_LONG_TERM_REQUEST) == ""  # none is fine
+    wrong = bytearray(SAMPLE_REQUEST)
+    wrong[-1] ^= 0xFF
+    assert sc.fingerprint_problem(bytes(wrong)) == "FINGERPRINT does not match"
+    not_last = _signed_response(
+        ((sc.Attr.FINGERPRINT, b"\0\0\0\0"), (sc.Attr.MESSAGE_INTEGRITY_SHA256, b"x" * 32))
+    )
+    assert sc.fingerprint_problem(not_last) == "FINGERPRINT is not the last attribute"

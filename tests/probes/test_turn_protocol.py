@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import struct
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -13,7 +14,7 @@ import pytest
 
 from callplatform.probes import stun_codec as sc
 from callplatform.probes.credentials import StaticAuth
-from callplatform.probes.turn import RetransmitPolicy, TurnEndpoint, probe_allocate, probe_binding
+from callplatform.probes.turn import SOFTWARE, RetransmitPolicy, TurnEndpoint, probe_allocate, probe_binding
 
 USER, PASSWORD, REALM = "alice", "alice-password-123", "fake.test"
 KEY = sc.long_term_key(USER, REALM, PASSWORD)
@@ -25,6 +26,8 @@ class Script:
     stale_nonce_once: bool = False
     mismatch_first: int = 0  # unauthenticated Allocates answered 437
     allocate_error: tuple[int, str] | None = None
+    corrupt_fingerprint: bool = False  # flip the CRC of every answer
+    relay_after_integrity: bool = False  # Allocate success: relay address only after MESSAGE-INTEGRITY
     seen: list[tuple[int, int]] = field(default_factory=list)  # (method, class) received
     refreshed_to_zero: int = 0
 
@@ -42,8 +45,20 @@ class FakeTurn(asyncio.DatagramProtocol):
               addr: tuple[str, int], sign: bool = False) -> None:  # fmt: skip
         message = sc.StunMessage(request.method, cls, request.transaction_id, attrs)
         assert self.transport is not None
+        data = sc.encode_message(message, integrity_key=KEY if sign else None, fingerprint=True)
+        if self.script.corrupt_fingerprint:
+            data = data[:-1] + bytes([data[-1] ^ 0xFF])
+        self.transport.sendto(data, addr)
+
+    def reply_with_unsigned_tail(self, request: sc.StunMessage, signed: tuple[tuple[int, bytes], ...],
+                                 tail: tuple[tuple[int, bytes], ...], addr: tuple[str, int]) -> None:  # fmt: skip
+        """A success signed over `signed`, with `tail` appended after MESSAGE-INTEGRITY (not covered)."""
+        message = sc.StunMessage(request.method, sc.MessageClass.SUCCESS, request.transaction_id, signed)
+        data = sc.encode_message(message, integrity_key=KEY)
+        extra = b"".join(struct.pack("!HH", kind, len(value)) + value for kind, value in tail)
+        assert self.transport is not None
         self.transport.sendto(
-            sc.encode_message(message, integrity_key=KEY if sign else None, fingerprint=True), addr
+            data[:2] + struct.pack("!H", len(data) - 20 + len(extra)) + data[4:] + extra, addr
         )
 
     def error(self, request: sc.StunMessage, code: int, phrase: str, addr: tuple[str, int]) -> None:
@@ -84,6 +99,9 @@ class FakeTurn(asyncio.DatagramProtocol):
             relayed = sc.encode_xor_address("127.0.0.1", 50000, request.transaction_id)
             attrs = ((sc.Attr.XOR_RELAYED_ADDRESS, relayed), (sc.Attr.XOR_MAPPED_ADDRESS, xor),
                      (sc.Attr.LIFETIME, sc.encode_u32(600)))  # fmt: skip
+            if script.relay_after_integrity:
+                self.reply_with_unsigned_tail(request, attrs[1:], attrs[:1], addr)
+                return
             self.reply(request, sc.MessageClass.SUCCESS, attrs, addr, sign=True)
         elif request.method == sc.Method.REFRESH:
             if request.get(sc.Attr.LIFETIME) == sc.encode_u32(0):
@@ -165,3 +183,30 @@ async def test_a_black_hole_times_out_at_the_deadline() -> None:
         elapsed = time.monotonic() - started
     assert (result.success, result.reason) == (False, "timeout")
     assert 0.7 < elapsed < 1.3
+
+
+@pytest.mark.parametrize("fake_turn", [Script(allocate_error=(400, ""))], indirect=True)
+async def test_400_to_the_signed_allocate_is_auth_failed(fake_turn: Running) -> None:
+    """pion/turn answers a wrong password with 400 and no reason: that is an auth failure."""
+    result = await probe_allocate(fake_turn.endpoint, AUTH)
+    assert (result.success, result.reason) == (False, "auth_failed")
+    assert "400" in result.message
+
+
+@pytest.mark.parametrize("fake_turn", [Script(corrupt_fingerprint=True)], indirect=True)
+async def test_a_response_whose_fingerprint_does_not_match_is_bad_response(fake_turn: Running) -> None:
+    result = await probe_binding(fake_turn.endpoint)
+    assert (result.success, result.reason) == (False, "bad_response")
+    assert result.message == "response FINGERPRINT does not match"
+
+
+@pytest.mark.parametrize("fake_turn", [Script(relay_after_integrity=True)], indirect=True)
+async def test_a_relay_address_after_message_integrity_is_not_used(fake_turn: Running) -> None:
+    result = await probe_allocate(fake_turn.endpoint, AUTH)
+    assert (result.success, result.reason) == (False, "bad_response")
+    assert result.message == "Allocate success without XOR-RELAYED-ADDRESS"
+
+
+def test_software_needs_no_padding() -> None:
+    """RFC 3489 servers (stund) do not skip attribute padding: a padded SOFTWARE makes them drop us."""
+    assert len(SOFTWARE) % 4 == 0

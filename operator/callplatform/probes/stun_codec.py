@@ -9,9 +9,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import ipaddress
-import stringprep
 import struct
-import unicodedata
 import zlib
 from dataclasses import dataclass
 from enum import IntEnum
@@ -48,11 +46,15 @@ class Attr(IntEnum):
     NONCE = 0x0015
     XOR_RELAYED_ADDRESS = 0x0016
     REQUESTED_TRANSPORT = 0x0019
+    MESSAGE_INTEGRITY_SHA256 = 0x001C
     XOR_MAPPED_ADDRESS = 0x0020
     PRIORITY = 0x0024
     SOFTWARE = 0x8022
     FINGERPRINT = 0x8028
     ICE_CONTROLLED = 0x8029
+
+
+_ALLOWED_AFTER_INTEGRITY = frozenset({Attr.MESSAGE_INTEGRITY_SHA256, Attr.FINGERPRINT})
 
 
 class StunDecodeError(ValueError):
@@ -168,8 +170,23 @@ def decode_message(data: bytes) -> StunMessage:
     if length % 4 or HEADER_LENGTH + length != len(data):
         raise StunDecodeError("length does not match the message")
     method, message_class = split_message_type(msg_type)
-    attributes = tuple((kind, value) for _, kind, value in _iter_attributes(data))
-    return StunMessage(method, message_class, bytes(data[8:20]), attributes)
+    return StunMessage(method, message_class, bytes(data[8:20]), _covered_attributes(data))
+
+
+def _covered_attributes(data: bytes) -> tuple[tuple[int, bytes], ...]:
+    """Attributes up to MESSAGE-INTEGRITY, and only FINGERPRINT (or the SHA-256 integrity) after it.
+
+    RFC 8489 14.5: anything else after MESSAGE-INTEGRITY is not covered by it and must be
+    ignored, or an on-path attacker could append, say, a forged XOR-RELAYED-ADDRESS.
+    """
+    out: list[tuple[int, bytes]] = []
+    signed = False
+    for _, kind, value in _iter_attributes(data):
+        if signed and kind not in _ALLOWED_AFTER_INTEGRITY:
+            continue
+        out.append((kind, value))
+        signed = signed or kind == Attr.MESSAGE_INTEGRITY
+    return tuple(out)
 
 
 def _with_length(data: bytes, end: int) -> bytes:
@@ -185,6 +202,19 @@ def verify_message_integrity(data: bytes, key: bytes) -> bool:
             expected = hmac.new(key, _with_length(data, offset + 24)[:offset], hashlib.sha1).digest()
             return hmac.compare_digest(expected, value)
     return False
+
+
+def fingerprint_problem(data: bytes) -> str:
+    """Why a received message's FINGERPRINT is unacceptable, or "" (also when it has none).
+
+    FINGERPRINT is optional, but when present it must be the last attribute and match.
+    """
+    kinds = [kind for _, kind, _ in _iter_attributes(data)]
+    if Attr.FINGERPRINT not in kinds:
+        return ""
+    if kinds[-1] != Attr.FINGERPRINT or kinds.count(Attr.FINGERPRINT) > 1:
+        return "FINGERPRINT is not the last attribute"
+    return "" if verify_fingerprint(data) else "FINGERPRINT does not match"
 
 
 def verify_fingerprint(data: bytes) -> bool:
@@ -261,41 +291,20 @@ def requested_transport(protocol: int = TRANSPORT_UDP) -> bytes:
     return struct.pack("!B3x", protocol)
 
 
-def saslprep(text: str) -> str:
-    """RFC 4013 SASLprep (stored strings are not allowed to hold unassigned code points)."""
-    mapped = "".join(
-        " " if stringprep.in_table_c12(ch) else ch for ch in text if not stringprep.in_table_b1(ch)
-    )
-    normalised = unicodedata.normalize("NFKC", mapped)
-    prohibited = (
-        stringprep.in_table_c12,
-        stringprep.in_table_c21,
-        stringprep.in_table_c22,
-        stringprep.in_table_c3,
-        stringprep.in_table_c4,
-        stringprep.in_table_c5,
-        stringprep.in_table_c6,
-        stringprep.in_table_c7,
-        stringprep.in_table_c8,
-        stringprep.in_table_c9,
-        stringprep.in_table_a1,
-    )
-    for ch in normalised:
-        if any(check(ch) for check in prohibited):
-            raise ValueError("prohibited character in SASLprep input")
-    if any(stringprep.in_table_d1(ch) for ch in normalised):
-        if any(stringprep.in_table_d2(ch) for ch in normalised):
-            raise ValueError("mixed bidirectional text")
-        if not (stringprep.in_table_d1(normalised[0]) and stringprep.in_table_d1(normalised[-1])):
-            raise ValueError("RandALCat text must start and end with RandALCat")
-    return normalised
+def long_term_key(username: str, realm: str | bytes, password: str) -> bytes:
+    """The MESSAGE-INTEGRITY key of long-term credentials: MD5(username:realm:password).
 
-
-def long_term_key(username: str, realm: str, password: str) -> bytes:
-    """The MESSAGE-INTEGRITY key of long-term credentials: MD5(username:realm:SASLprep(password))."""
-    material = f"{username}:{realm}:{saslprep(password)}".encode()
+    RFC 8489 9.2.2 asks for OpaqueString (SASLprep in RFC 5389) on the password, but no
+    server does it: coturn, pion/turn, ProcessOne's p1_stun and aioice all hash the raw
+    UTF-8 bytes, and so do browsers. Processing here would make a password with a
+    no-break space or a decomposed accent fail against a server that accepts it.
+    The realm is hashed as the server sent it.
+    """
+    realm_bytes = realm if isinstance(realm, bytes) else realm.encode()
+    material = username.encode() + b":" + realm_bytes + b":" + password.encode()
     return hashlib.md5(material, usedforsecurity=False).digest()
 
 
 def short_term_key(password: str) -> bytes:
-    return saslprep(password).encode()
+    """Short-term credentials (ICE): the raw UTF-8 password, as servers use it."""
+    return password.encode()

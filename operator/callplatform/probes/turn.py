@@ -29,7 +29,9 @@ from callplatform.probes.tls import (
     peer_certificate,
 )
 
-SOFTWARE = b"callplatform-probe"
+# A multiple of 4 bytes, so the attribute needs no padding: RFC 3489-era servers such as
+# Debian's stund do not skip padding and drop a request whose SOFTWARE is 18 bytes long.
+SOFTWARE = b"callplatform-probe/1"
 TRANSPORTS = ("udp", "tcp", "tls")
 RELEASE_BUDGET_SECONDS = 1.5  # a Refresh(0) may overrun the probe deadline by this much
 MISMATCH_ATTEMPTS = 3  # a 437 on a fresh socket is retried on another
@@ -196,9 +198,13 @@ def _new_transaction_id() -> bytes:
 
 def _decode_response(data: bytes) -> sc.StunMessage:
     try:
-        return sc.decode_message(data)
+        message = sc.decode_message(data)
+        problem = sc.fingerprint_problem(data)
     except sc.StunDecodeError as exc:
         raise ProbeFailure("bad_response", f"malformed STUN response: {exc}") from None
+    if problem:
+        raise ProbeFailure("bad_response", f"response {problem}")
+    return message
 
 
 async def stun_binding(connection: _Connection) -> tuple[str, int]:
@@ -261,7 +267,7 @@ async def _signed_transaction(
     Returns the response, the transaction id, and the realm and nonce that were used.
     """
     for _ in range(3):
-        key = sc.long_term_key(credentials.username, realm.decode("utf-8", "replace"), credentials.password)
+        key = sc.long_term_key(credentials.username, realm, credentials.password)
         transaction_id = _new_transaction_id()
         request = sc.encode_message(
             sc.StunMessage(
@@ -292,12 +298,17 @@ async def _signed_transaction(
 
 
 def _raise_for_error(response: sc.StunMessage, what: str) -> None:
+    """Raise the bounded reason of an error answer to a signed (credentialed) request."""
     if response.message_class is sc.MessageClass.SUCCESS:
         return
     code, phrase = _error_code(response)
     message = f"{what} rejected: {code} {phrase}".strip()
     if code == 437:
         raise AllocationMismatch(message)
+    if code == 400:
+        # pion/turn answers a wrong password or an unknown user with 400 and no reason (RFC 8489
+        # wants 401); after a well-formed signed retry the credentials are what it rejects.
+        raise ProbeFailure("auth_failed", f"{message} (400 to signed request: credentials rejected)")
     raise ProbeFailure(ERROR_REASONS.get(code, "bad_response"), message)
 
 
@@ -338,7 +349,7 @@ async def turn_allocate(connection: _Connection, credentials: TurnCredentials) -
         lifetime = sc.decode_u32(lifetime_value) if lifetime_value else 0
     except sc.StunDecodeError as exc:
         raise ProbeFailure("bad_response", f"bad Allocate response: {exc}") from None
-    key = sc.long_term_key(credentials.username, realm.decode("utf-8", "replace"), credentials.password)
+    key = sc.long_term_key(credentials.username, realm, credentials.password)
     return Allocation(relayed_address, mapped_address, lifetime, credentials.username, realm, nonce, key)
 
 
