@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Install the Debian packages the tests and the demo use, if they are missing:
-# coturn (real TURN server), prosody (real BOSH), PostgreSQL, promtool, nginx (serves the security
-# headers the headers probe checks).
+# coturn (real TURN server), stun-server (legacy stund, an RFC 3489 STUN peer), prosody (real BOSH),
+# PostgreSQL, promtool, nginx (serves the security headers the headers probe checks).
 # Services are not started by the packages: the tests start their own on loopback.
 # With --bench, also the peers the benchmarks compare against (prometheus-blackbox-exporter).
 set -euo pipefail
 
 declare -A wanted=(
 	[turnserver]=coturn
+	[stund]=stun-server
 	[prosody]=prosody
 	[promtool]=prometheus
 	[/usr/lib/postgresql/15/bin/initdb]=postgresql

@@ -96,6 +96,21 @@ build_helm() {
 	GOBIN=$out go install -trimpath -ldflags "$(helm_ldflags "$HELM_VERSION")" "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
 }
 
+# pion/turn, the second TURN server of the probe tests: our loopback wrapper (pion/main.go) and pion's own
+# example servers, all from the module version pinned in pion/go.mod (PION_TURN_VERSION keys the cache).
+build_pion() {
+	local out=$1
+	log "  go build pion-turnserver and examples/turn-server/* (github.com/pion/turn/v4@$PION_TURN_VERSION)"
+	(
+		cd "$here/pion"
+		go build -trimpath -ldflags "-s -w" -o "$out/pion-turnserver" .
+		for example in simple tcp tls lt-cred-turn-rest; do
+			go build -trimpath -ldflags "-s -w" -o "$out/pion-turn-server-$example" \
+				"github.com/pion/turn/v4/examples/turn-server/$example"
+		done
+	)
+}
+
 # Two runs at once (a test session and a demo, say) would share the .tmp directories and could mark a
 # half-built directory done; the second waits for the first, then finds everything cached.
 mkdir -p "$cache_root"
@@ -108,6 +123,7 @@ build_once kubernetes "$KUBERNETES_VERSION" build_kubernetes
 build_once etcd "$ETCD_VERSION" build_etcd
 build_once kwok "$KWOK_VERSION" build_kwok
 build_once helm "$HELM_VERSION-ldflags" build_helm
+build_once pion "$PION_TURN_VERSION" build_pion
 
 bin=$cache_root/bin/current
 mkdir -p "$bin"
@@ -115,5 +131,6 @@ ln -sf "$cache_root/bin/kubernetes-$KUBERNETES_VERSION"/kube-* "$bin/"
 ln -sf "$cache_root/bin/etcd-$ETCD_VERSION/etcd" "$bin/"
 ln -sf "$cache_root/bin/kwok-$KWOK_VERSION"/kwok* "$bin/"
 ln -sf "$cache_root/bin/helm-$HELM_VERSION-ldflags/helm" "$bin/"
+ln -sf "$cache_root/bin/pion-$PION_TURN_VERSION"/pion-* "$bin/"
 "$bin/kube-apiserver" --version >&2
 echo "$bin"

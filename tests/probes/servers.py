@@ -290,3 +290,102 @@ def running_health_server() -> Iterator[str]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+def wait_for_udp(
+    port: int, process: subprocess.Popen[bytes], log: Path, what: str, timeout: float = 10
+) -> None:
+    """Until a UDP socket is bound on 127.0.0.1:`port` (from /proc/net/udp); fails early if `process` exits."""
+    wanted = f"0100007F:{port:04X}"
+    deadline = time.monotonic() + timeout
+    while True:
+        table = Path("/proc/net/udp").read_text()
+        if any(line.split()[1] == wanted for line in table.splitlines()[1:]):
+            return
+        if process.poll() is not None:
+            raise RuntimeError(
+                f"{what} exited with {process.returncode}:\n{log.read_text(errors='replace')[-3000:]}"
+            )
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{what} did not bind UDP {port} within {timeout}s")
+        time.sleep(0.05)
+
+
+@contextlib.contextmanager
+def running_stund(workdir: Path) -> Iterator[int]:
+    """Debian's stund 0.97 (RFC 3489 era) on loopback; yields its UDP port.
+
+    It needs a second address: 127.0.0.2 is on the loopback interface like all of 127/8.
+    """
+    require("stund", "stun-server")
+    workdir.mkdir(parents=True, exist_ok=True)
+    port = free_port_range(2)[0]
+    log_path = workdir / "stund.log"
+    with log_path.open("ab") as log_file:
+        process = subprocess.Popen(
+            ["stund", "-h", "127.0.0.1", "-a", "127.0.0.2", "-p", str(port), "-o", str(port + 1)],
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            wait_for_udp(port, process, log_path, "stund")
+            yield port
+        finally:
+            stop_process(process)
+
+
+PION_REALM = "pion.probe.test"
+
+
+def pion_binary() -> Path:
+    """pion-turnserver from the cached Go build (tests/controlplane/build.sh), building it if needed."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "controlplane"))
+    import localcluster
+
+    if shutil.which("go") is None:
+        pytest.skip("Go is not installed (needed to build pion/turn)")
+    return localcluster.build_binaries() / "pion-turnserver"
+
+
+@dataclass(frozen=True)
+class Pion:
+    port: int  # UDP and TCP
+    tls_port: int
+    tls: TlsFiles
+    log_path: Path
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+@contextlib.contextmanager
+def running_pion(
+    workdir: Path,
+    mode: str = "static",
+    *,
+    users: dict[str, str] | None = None,
+    realm: str = PION_REALM,
+) -> Iterator[Pion]:
+    """pion/turn (the second, independent TURN server) on loopback: UDP, TCP and TLS."""
+    binary = pion_binary()
+    workdir.mkdir(parents=True, exist_ok=True)
+    port, tls_port = free_port(), free_port()
+    tls = make_self_signed(workdir)
+    if mode == "rest":
+        (workdir / "secret").write_text(SHARED_SECRET)
+        auth = ["-auth-secret-file", str(workdir / "secret")]
+    else:
+        entries = users or {STATIC_USER: STATIC_PASSWORD}
+        (workdir / "users").write_text("".join(f"{name}={password}\n" for name, password in entries.items()))
+        auth = ["-users-file", str(workdir / "users")]
+    args = [str(binary), "-listen-ip", "127.0.0.1", "-udp-port", str(port), "-tcp-port", str(port),
+            "-tls-port", str(tls_port), "-cert", str(tls.cert), "-key", str(tls.key), "-realm", realm, *auth]  # fmt: skip
+    log_path = workdir / "pion.log"
+    with log_path.open("ab") as log_file:
+        process = subprocess.Popen(args, stdout=log_file, stderr=subprocess.STDOUT)
+        try:
+            wait_for_tcp(port, process, log_path, "pion-turnserver")
+            wait_for_tcp(tls_port, process, log_path, "pion-turnserver (TLS)")
+            yield Pion(port, tls_port, tls, log_path)
+        finally:
+            stop_process(process)
