@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Install the Debian packages the tests and the demo use, if they are missing:
 # coturn (real TURN server), stun-server (legacy stund, an RFC 3489 STUN peer), prosody (real BOSH),
-# PostgreSQL, promtool, nginx (serves the security headers the headers probe checks).
+# PostgreSQL, promtool, nginx (serves the security headers the headers probe checks), and what builds and
+# runs the operator image without a Docker engine: mmdebstrap (the base), buildah (the build), podman + runc
+# (the run; crun fails on hybrid cgroups). As root with --network host, none of uidmap, slirp4netns or
+# fuse-overlayfs is needed.
 # Services are not started by the packages: the tests start their own on loopback.
 # With --bench, also the peers the benchmarks compare against (prometheus-blackbox-exporter).
 set -euo pipefail
@@ -13,6 +16,10 @@ declare -A wanted=(
 	[promtool]=prometheus
 	[/usr/lib/postgresql/15/bin/initdb]=postgresql
 	[/usr/sbin/nginx]=nginx-light
+	[mmdebstrap]=mmdebstrap
+	[buildah]=buildah
+	[podman]=podman
+	[runc]=runc
 )
 
 missing=()

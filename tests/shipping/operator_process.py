@@ -39,11 +39,12 @@ def wait_for(what: str, check: Callable[[], bool], timeout: float, interval: flo
 
 
 def service_account_kubeconfig(cluster: Any, namespace: str, service_account: str, path: Path) -> Path:
-    """A kubeconfig for `service_account`, with a token from the TokenRequest API."""
+    """A self-contained kubeconfig for `service_account`, with a token from the TokenRequest API."""
     token = cluster.kubectl(
         "create", "token", service_account, "-n", namespace, "--duration", "2h"
     ).stdout.strip()
-    admin = yaml.safe_load(cluster.kubectl("config", "view", "--minify", "--raw", "-o", "yaml").stdout)
+    # --flatten embeds the CA, so the file also works inside a container that cannot see the cluster's files.
+    admin = yaml.safe_load(cluster.kubectl("config", "view", "--minify", "--flatten", "-o", "yaml").stdout)
     server = dict(admin["clusters"][0]["cluster"])
     config = {
         "apiVersion": "v1",

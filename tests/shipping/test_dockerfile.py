@@ -1,8 +1,6 @@
-"""The operator image: linted by hadolint, multi-stage, pinned, locked, non-root.
+"""The operator image's Dockerfile: linted by hadolint, multi-stage, pinned, locked, non-root.
 
-There is no container engine on the build machines, so the image is never built here; these
-tests check what can be checked without one (see docs/production-guide.md, "The image").
-"""
+tests/shipping/test_image.py builds it (scripts/build-image.sh, buildah) and runs it (podman)."""
 
 from __future__ import annotations
 
@@ -90,16 +88,16 @@ def test_multi_stage_on_a_version_pinned_slim_python(instructions: list[Instruct
     by_stage = stages(instructions)
     assert len(by_stage) >= 2, "a build stage and a final stage"
     args = {i.args.split("=", 1)[0]: i.args.split("=", 1)[1] for i in instructions if i.keyword == "ARG"}
-    base = args["PYTHON_IMAGE"]
+    base = args["BASE_IMAGE"]
     assert re.fullmatch(r"python:3\.11\.\d+-slim-[a-z]+", base), base
     for stage in by_stage:
-        assert stage[0].args.split()[0] in ("${PYTHON_IMAGE}", base)
+        assert stage[0].args.split()[0] in ("${BASE_IMAGE}", base)
 
 
 def test_python_version_matches_the_project(instructions: list[Instruction]) -> None:
     project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
     args = {i.args.split("=", 1)[0]: i.args.split("=", 1)[1] for i in instructions if i.keyword == "ARG"}
-    version = re.match(r"python:(\d+\.\d+\.\d+)", args["PYTHON_IMAGE"])
+    version = re.match(r"python:(\d+\.\d+\.\d+)", args["BASE_IMAGE"])
     assert version is not None
     from packaging.specifiers import SpecifierSet
 
@@ -169,3 +167,12 @@ def test_dockerignore_sends_only_what_the_image_needs(instructions: list[Instruc
     for copy in (i.args for i in instructions if i.keyword == "COPY" and "--from" not in i.args):
         for source in copy.split()[:-1]:
             assert source.rstrip("/") in allowed, f"COPY {source} is not in .dockerignore's allow list"
+
+
+def test_build_script_uses_the_machines_apt_sources_and_a_read_only_ca_mount() -> None:
+    script = (REPO / "scripts" / "build-image.sh").read_text()
+    assert "--variant=minbase" in script
+    assert '"$release" "$rootfs.tmp" "$sources"' in script, "the apt sources file is the mirror argument"
+    assert not re.search(r"https?://|\bdeb\.|\.org\b", script), "no mirror host is written in the script"
+    assert '--build-arg "BASE_IMAGE=$base"' in script and "--isolation chroot" in script
+    assert ':/etc/ssl/certs/ca-certificates.crt:ro"' in script
