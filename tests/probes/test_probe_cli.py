@@ -170,3 +170,28 @@ def test_turn_urls(url: str, expected: tuple[str, int, str]) -> None:
     endpoint = parse_turn_url(url)
     assert (endpoint.host, endpoint.port, endpoint.transport) == expected
     assert parse_turn_url(endpoint.describe()) == endpoint
+
+
+@pytest.mark.coturn
+def test_turn_acl_names_the_internal_peers_a_server_relays_to(
+    coturn_static: Coturn, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The test coturn has no deny list: it refuses loopback (its default) but relays to 10.0.0.1 and friends."""
+    password_file = write(tmp_path / "password", STATIC_PASSWORD)
+    code = main([
+        "probe", "--turn", f"turn:127.0.0.1:{coturn_static.port}", "--turn-acl", "--format", "json",
+        "--turn-user", STATIC_USER, "--turn-password-file", password_file,
+    ])  # fmt: skip
+    out = capsys.readouterr().out
+    assert code == 1, out
+    (acl,) = [r for r in json.loads(out)["results"] if r["probe"] == "acl"]
+    assert (acl["component"], acl["success"], acl["reason"]) == ("coturn_acl", False, "internal_peer_allowed")
+    accepted = acl["message"].split(";")[0]
+    assert "10.0.0.1" in accepted and "169.254.169.254" in accepted
+    assert "127.0.0.1" not in accepted.replace("::ffff:127.0.0.1", "")
+    assert STATIC_PASSWORD not in out
+
+
+def test_turn_acl_without_credentials_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["probe", "--turn", "turn:127.0.0.1:3478", "--turn-acl"]) == 2
+    assert "--turn-acl needs TURN credentials" in capsys.readouterr().err

@@ -6,6 +6,8 @@ Against manifests (CallPlatforms plus their Secrets), or explicit targets:
       --turn turns:turn.example.com:5349 --jitsi https://meet.example.com --jitsi-domain meet.example.com
   callplatform probe examples/production.yaml --headers https://app.example.com
     (only the headers probe: /, /call and /chat against what the platform renders)
+  callplatform probe examples/production.yaml --turn-acl
+    (also: after the Allocate, permissions to internal addresses must all be refused with 403)
 
 Exit codes: 0 every probe succeeded, 1 at least one failed, 2 usage or unreadable input.
 """
@@ -18,7 +20,7 @@ import json
 import re
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TextIO
 
@@ -36,6 +38,7 @@ from callplatform.probes.targets import (
     ProbeTargets,
     TurnAllocateTarget,
     TurnBindingTarget,
+    acl_targets,
     build_targets,
 )
 from callplatform.probes.tls import TlsConfigError, TlsOptions, client_context
@@ -59,6 +62,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     turn.add_argument(
         "--turn", action="append", default=[], metavar="URL",
         help="turn:HOST[:PORT][?transport=tcp] or turns:HOST[:PORT] (repeatable): Binding, plus Allocate with credentials",
+    )  # fmt: skip
+    turn.add_argument(
+        "--turn-acl", action="store_true",
+        help="after each Allocate, ask for permissions to internal addresses (loopback, RFC 1918, metadata, ...): "
+        "each must be refused with 403; no packet goes to them",
     )  # fmt: skip
     turn.add_argument("--turn-user", metavar="NAME", help="static TURN username")
     turn.add_argument("--turn-password-file", metavar="FILE", help="file holding the static TURN password")
@@ -119,9 +127,19 @@ def run(args: argparse.Namespace) -> int:
         groups.append(_Group("explicit", ProbeTargets(tuple(explicit), tls, args.timeout)))
     if not groups:
         raise UsageError("nothing to probe: give manifests, --turn, --jitsi or --headers")
+    if args.turn_acl:
+        groups = [_with_acl(group) for group in groups]
     results = asyncio.run(_probe_all(groups))
     _print(results, args.format, sys.stdout)
     return 0 if all(result.success for _, result in results) else 1
+
+
+def _with_acl(group: _Group) -> _Group:
+    extra = acl_targets(group.targets.targets)
+    if not extra:
+        raise UsageError(f"--turn-acl needs TURN credentials ({group.label} has no Allocate to run it after)")
+    targets = replace(group.targets, targets=(*group.targets.targets, *extra))
+    return replace(group, targets=targets)
 
 
 def _tls_options(args: argparse.Namespace) -> TlsOptions:

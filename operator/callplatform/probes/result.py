@@ -10,6 +10,7 @@ COMPONENTS = ("jitsi", "coturn", "headers")
 PROBE_ORDER: dict[str, tuple[str, ...]] = {
     "jitsi": ("web", "bosh", "jvb", "jicofo", "jwt"),
     "coturn": ("udp", "tcp", "tls", "allocate"),
+    "coturn_acl": ("acl",),
     "headers": ("root", "call", "chat"),
 }
 
@@ -34,6 +35,7 @@ REASONS = (
     "allocation_leaked",
     "header_missing",
     "header_mismatch",
+    "internal_peer_allowed",
 )
 
 

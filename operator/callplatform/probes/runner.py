@@ -15,12 +15,14 @@ from callplatform.probes.targets import (
     NotRunnable,
     ProbeTarget,
     ProbeTargets,
+    TurnAclTarget,
     TurnAllocateTarget,
     TurnBindingTarget,
     target_component,
 )
 from callplatform.probes.tls import TlsConfigError, TlsOptions, warm_context
 from callplatform.probes.turn import RELEASE_BUDGET_SECONDS, probe_allocate, probe_binding
+from callplatform.probes.turn_acl import probe_turn_acl
 
 log = logging.getLogger(__name__)
 HARD_DEADLINE_MARGIN_SECONDS = RELEASE_BUDGET_SECONDS + 1.0
@@ -39,6 +41,8 @@ async def _dispatch(target: ProbeTarget, tls: TlsOptions, timeout: float, http: 
         return await probe_allocate(
             target.endpoint, target.auth, tls=tls, timeout=timeout, probe=target.probe
         )
+    if isinstance(target, TurnAclTarget):
+        return await probe_turn_acl(target.endpoint, target.auth, tls=tls, timeout=timeout)
     if isinstance(target, HttpCheck):
         return await http.probe(target, tls=tls, timeout=timeout)
     if isinstance(target, HeadersCheck):

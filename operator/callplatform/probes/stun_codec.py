@@ -24,6 +24,7 @@ class Method(IntEnum):
     BINDING = 0x001
     ALLOCATE = 0x003
     REFRESH = 0x004
+    CREATE_PERMISSION = 0x008
 
 
 class MessageClass(IntEnum):
@@ -45,6 +46,7 @@ class Attr(IntEnum):
     REALM = 0x0014
     NONCE = 0x0015
     XOR_RELAYED_ADDRESS = 0x0016
+    REQUESTED_ADDRESS_FAMILY = 0x0017
     REQUESTED_TRANSPORT = 0x0019
     MESSAGE_INTEGRITY_SHA256 = 0x001C
     XOR_MAPPED_ADDRESS = 0x0020
@@ -285,6 +287,11 @@ def decode_u32(value: bytes) -> int:
     if len(value) != 4:
         raise StunDecodeError("expected a 32-bit value")
     return int(struct.unpack("!I", value)[0])
+
+
+def requested_address_family(version: int) -> bytes:
+    """RFC 8656 18.9: 0x01 IPv4, 0x02 IPv6."""
+    return struct.pack("!B3x", 1 if version == 4 else 2)
 
 
 def requested_transport(protocol: int = TRANSPORT_UDP) -> bytes:

@@ -40,6 +40,20 @@ class TurnAllocateTarget:
 
 
 @dataclass(frozen=True, slots=True)
+class TurnAclTarget:
+    """After an Allocate with `auth`, every internal peer must be refused (probes/turn_acl.py)."""
+
+    endpoint: TurnEndpoint
+    auth: TurnAuth
+    probe: str = "acl"
+
+
+def acl_targets(targets: tuple[ProbeTarget, ...]) -> list[TurnAclTarget]:
+    """An ACL probe for every endpoint the platform allocates on, with the same credentials."""
+    return [TurnAclTarget(t.endpoint, t.auth) for t in targets if isinstance(t, TurnAllocateTarget)]
+
+
+@dataclass(frozen=True, slots=True)
 class NotRunnable:
     """A probe that cannot run because of configuration; it reports as this failure."""
 
@@ -49,12 +63,14 @@ class NotRunnable:
     message: str
 
 
-ProbeTarget = TurnBindingTarget | TurnAllocateTarget | HttpCheck | HeadersCheck | NotRunnable
+ProbeTarget = TurnBindingTarget | TurnAllocateTarget | TurnAclTarget | HttpCheck | HeadersCheck | NotRunnable
 
 
 def target_component(target: ProbeTarget) -> str:
     if isinstance(target, TurnBindingTarget | TurnAllocateTarget):
         return "coturn"
+    if isinstance(target, TurnAclTarget):
+        return "coturn_acl"
     return target.component
 
 

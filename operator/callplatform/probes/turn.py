@@ -254,16 +254,20 @@ class Allocation:
     key: bytes = field(repr=False)
 
 
+Attributes = tuple[tuple[int, bytes], ...]
+
+
 async def _signed_transaction(
     connection: _Connection,
     method: sc.Method,
-    attributes: tuple[tuple[int, bytes], ...],
+    attributes: Attributes | Callable[[bytes], Attributes],
     credentials: TurnCredentials,
     realm: bytes,
     nonce: bytes,
 ) -> tuple[sc.StunMessage, bytes, bytes, bytes]:
     """Send a long-term-credential request, following 438 Stale Nonce (twice at most).
 
+    `attributes` may depend on the transaction id (XOR-PEER-ADDRESS does).
     Returns the response, the transaction id, and the realm and nonce that were used.
     """
     for _ in range(3):
@@ -275,7 +279,7 @@ async def _signed_transaction(
                 sc.MessageClass.REQUEST,
                 transaction_id,
                 (
-                    *attributes,
+                    *(attributes(transaction_id) if callable(attributes) else attributes),
                     (sc.Attr.USERNAME, credentials.username.encode()),
                     (sc.Attr.REALM, realm),
                     (sc.Attr.NONCE, nonce),
@@ -312,10 +316,13 @@ def _raise_for_error(response: sc.StunMessage, what: str) -> None:
     raise ProbeFailure(ERROR_REASONS.get(code, "bad_response"), message)
 
 
-async def turn_allocate(connection: _Connection, credentials: TurnCredentials) -> Allocation:
-    """Allocate a UDP relay (RFC 8656 7.1), answering the 401 challenge."""
-    attributes: tuple[tuple[int, bytes], ...] = (
+async def turn_allocate(
+    connection: _Connection, credentials: TurnCredentials, *, family: int = 4
+) -> Allocation:
+    """Allocate a UDP relay (RFC 8656 7.1) of the IP `family`, answering the 401 challenge."""
+    attributes: Attributes = (
         (sc.Attr.REQUESTED_TRANSPORT, sc.requested_transport()),
+        *(((sc.Attr.REQUESTED_ADDRESS_FAMILY, sc.requested_address_family(6)),) if family == 6 else ()),
         (sc.Attr.SOFTWARE, SOFTWARE),
     )
     transaction_id = _new_transaction_id()
@@ -366,6 +373,26 @@ async def turn_release(connection: _Connection, allocation: Allocation, credenti
     if response.message_class is sc.MessageClass.ERROR and _error_code(response)[0] == 437:
         return  # allocation mismatch: already gone
     _raise_for_error(response, "Refresh")
+
+
+async def turn_create_permission(
+    connection: _Connection, allocation: Allocation, credentials: TurnCredentials, peer: str
+) -> tuple[int, str]:
+    """CreatePermission for `peer` (RFC 8656 9): (0, "") when granted, else the error code and phrase.
+
+    Only the TURN server receives anything: a permission sends no packet to the peer.
+    """
+    response, _, allocation.realm, allocation.nonce = await _signed_transaction(
+        connection,
+        sc.Method.CREATE_PERMISSION,
+        lambda transaction_id: ((sc.Attr.XOR_PEER_ADDRESS, sc.encode_xor_address(peer, 0, transaction_id)),),
+        credentials,
+        allocation.realm,
+        allocation.nonce,
+    )
+    if response.message_class is sc.MessageClass.SUCCESS:
+        return 0, ""
+    return _error_code(response)
 
 
 def _classify(exc: BaseException) -> tuple[str, str]:
