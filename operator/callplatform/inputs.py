@@ -12,6 +12,8 @@ import base64
 import binascii
 import functools
 import io
+import os
+import stat
 import sys
 from collections.abc import Hashable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -26,6 +28,10 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from callplatform.model import Platform, parse_platform
 
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
+# Per input (file or stdin). kubectl's own limit for one object is about 1.5 MiB (etcd's request
+# size); 8 MiB leaves room for many objects in one file and stops /dev/zero-like inputs early.
+MAX_INPUT_BYTES = 8 * 2**20
+MAX_MERGED_ENTRIES = 5_000_000  # merge keys (<<) may not expand a document beyond this (like kubectl)
 STDIN = "-"
 CALLPLATFORM_GROUP = "callplatform.io/"
 
@@ -147,36 +153,74 @@ def load_env_file(path: str, stdin: TextIO | None = None) -> dict[str, str]:
 
 def _read_sources(paths: Sequence[str], stdin: TextIO | None) -> Iterator[tuple[str, str]]:
     for path in paths:
-        if path != STDIN and Path(path).is_dir():
-            try:
-                files = sorted(
-                    p
-                    for p in Path(path).rglob("*")
-                    if p.suffix in MANIFEST_SUFFIXES
-                    and p.is_file()
-                    and not any(part.startswith(".") for part in p.relative_to(path).parts)
-                )
-            except OSError as exc:
-                raise InputError(
-                    path, None, f"cannot be listed: {exc.strerror or type(exc).__name__}"
-                ) from None
-            for file in files:
+        if path != STDIN and _is_dir(path):
+            for file in _manifest_files(path):
                 yield _read(str(file), stdin)
         else:
             yield _read(path, stdin)
 
 
+def _is_dir(path: str) -> bool:
+    try:
+        return stat.S_ISDIR(os.stat(path).st_mode)
+    except FileNotFoundError:
+        return False  # reported when read
+    except OSError as exc:
+        raise InputError(path, None, f"cannot be read: {exc.strerror or type(exc).__name__}") from None
+
+
+def _manifest_files(root: str) -> list[Path]:
+    """Manifest files under `root` (hidden ones skipped); a directory that cannot be listed is an error,
+    so CI never passes because part of a tree was silently left out."""
+
+    def refuse(exc: OSError) -> None:
+        where = exc.filename if isinstance(exc.filename, str) else root
+        raise InputError(where, None, f"cannot be listed: {exc.strerror or type(exc).__name__}")
+
+    files: list[Path] = []
+    for directory, subdirectories, names in os.walk(root, onerror=refuse):
+        subdirectories[:] = sorted(d for d in subdirectories if not d.startswith("."))
+        for name in names:
+            file = Path(directory) / name
+            if file.suffix in MANIFEST_SUFFIXES and not name.startswith(".") and file.is_file():
+                files.append(file)
+    return sorted(files)
+
+
+def _decode(source: str, data: bytes) -> str:
+    if len(data) > MAX_INPUT_BYTES:
+        raise InputError(
+            source, None, f"is larger than {MAX_INPUT_BYTES // 2**20} MiB; split it into smaller files"
+        )
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise InputError(source, line, "is not UTF-8 text") from None
+
+
 def _read(path: str, stdin: TextIO | None) -> tuple[str, str]:
     if path == STDIN:
         stream = stdin if stdin is not None else sys.stdin
+        binary = getattr(stream, "buffer", None)  # bytes: decoded strictly, whatever the locale says
         try:
-            return "<stdin>", stream.read()
+            if binary is not None:
+                return "<stdin>", _decode("<stdin>", binary.read(MAX_INPUT_BYTES + 1))
+            text = stream.read(MAX_INPUT_BYTES + 1)
         except UnicodeDecodeError:
             raise InputError("<stdin>", None, "is not UTF-8 text") from None
+        except OSError as exc:
+            raise InputError(
+                "<stdin>", None, f"cannot be read: {exc.strerror or type(exc).__name__}"
+            ) from None
+        if len(text) > MAX_INPUT_BYTES:
+            _decode("<stdin>", b"x" * (MAX_INPUT_BYTES + 1))
+        return "<stdin>", text
     try:
-        return path, Path(path).read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise InputError(path, None, "is not UTF-8 text") from None
+        with open(path, "rb") as file:
+            if not stat.S_ISREG(os.fstat(file.fileno()).st_mode):
+                raise InputError(path, None, "is not a regular file (a device, pipe or socket is not read)")
+            return path, _decode(path, file.read(MAX_INPUT_BYTES + 1))
     except OSError as exc:
         raise InputError(path, None, f"cannot be read: {exc.strerror or type(exc).__name__}") from None
 
@@ -194,7 +238,17 @@ def _documents(source: str, text: str) -> Iterator[_Document]:
         raise InputError(source, None, "invalid YAML") from None
     for node in nodes:
         try:
-            obj = _construct(node, constructor, {}, set())
+            obj = _construct(node, constructor, {}, set(), _Budget())
+        except _DuplicateKey as exc:
+            raise InputError(
+                source,
+                exc.line,
+                f"duplicate mapping key (first at line {exc.first_line}); kubectl refuses such a file",
+            ) from None
+        except _TooLarge as exc:
+            raise InputError(
+                source, exc.line, f"merge keys (<<) expand to more than {MAX_MERGED_ENTRIES} entries"
+            ) from None
         except _InvalidValue as exc:
             raise InputError(source, exc.line, "invalid YAML value") from None
         except RecursionError:
@@ -213,10 +267,31 @@ class _InvalidValue(Exception):
         self.line = line
 
 
-def _construct(node: Node, constructor: SafeConstructor, done: dict[int, Any], active: set[int]) -> Any:
+class _DuplicateKey(_InvalidValue):
+    def __init__(self, line: int, first_line: int) -> None:
+        super().__init__(line)
+        self.first_line = first_line
+
+
+class _TooLarge(_InvalidValue):
+    pass
+
+
+class _Budget:
+    """Entries copied by merge keys so far in one document."""
+
+    def __init__(self) -> None:
+        self.merged = 0
+
+
+def _construct(
+    node: Node, constructor: SafeConstructor, done: dict[int, Any], active: set[int], budget: _Budget
+) -> Any:
     """PyYAML's safe construction, with a fast path for the plain strings, maps and lists manifests
     are made of (construction is most of the time `validate` spends). Aliased nodes are built once,
-    so an alias bomb costs nothing, and a recursive alias is refused."""
+    so an alias bomb costs nothing, and a recursive alias is refused. A key given twice in one
+    mapping is refused naming both lines, as kubectl does. Merge keys (<<) merge the already built
+    mappings, so a chain of merges costs the size of its result, not PyYAML's quadratic time."""
     key = id(node)
     if key in done:
         return done[key]
@@ -232,23 +307,51 @@ def _construct(node: Node, constructor: SafeConstructor, done: dict[int, Any], a
             value = node.value.lower() in ("yes", "true", "on")
         else:
             value = _construct_with_pyyaml(node, constructor)
-    elif isinstance(node, MappingNode) and not any(k.tag == _MERGE for k, _ in node.value):
+    elif isinstance(node, MappingNode):
         active.add(key)
-        value = {}
-        for k, v in node.value:
-            name = _construct(k, constructor, done, active)
-            if not isinstance(name, Hashable):
-                raise _InvalidValue(k.start_mark.line + 1)
-            value[name] = _construct(v, constructor, done, active)
+        value = _construct_mapping(node, constructor, done, active, budget)
         active.discard(key)
     elif isinstance(node, SequenceNode):
         active.add(key)
-        value = [_construct(item, constructor, done, active) for item in node.value]
+        value = [_construct(item, constructor, done, active, budget) for item in node.value]
         active.discard(key)
     else:
         value = _construct_with_pyyaml(node, constructor)
     done[key] = value
     return value
+
+
+def _construct_mapping(
+    node: MappingNode, constructor: SafeConstructor, done: dict[int, Any], active: set[int], budget: _Budget
+) -> dict[Any, Any]:
+    merged: dict[Any, Any] = {}
+    explicit: dict[Any, Any] = {}
+    first_lines: dict[Any, int] = {}
+    for k, v in node.value:
+        if k.tag == _MERGE:
+            sources = v.value if isinstance(v, SequenceNode) else [v]
+            # The first mapping listed wins, so apply them last to first.
+            for source in reversed(sources):
+                built = _construct(source, constructor, done, active, budget)
+                if not isinstance(source, MappingNode) or not isinstance(built, dict):
+                    raise _InvalidValue(source.start_mark.line + 1)
+                budget.merged += len(built)
+                if budget.merged > MAX_MERGED_ENTRIES:
+                    raise _TooLarge(source.start_mark.line + 1)
+                merged.update(built)
+            continue
+        name = _construct(k, constructor, done, active, budget)
+        if not isinstance(name, Hashable):
+            raise _InvalidValue(k.start_mark.line + 1)
+        line = k.start_mark.line + 1
+        if name in first_lines:
+            raise _DuplicateKey(line, first_lines[name])
+        first_lines[name] = line
+        explicit[name] = _construct(v, constructor, done, active, budget)
+    if not merged:
+        return explicit
+    merged.update(explicit)  # explicit keys override merged ones
+    return merged
 
 
 def _construct_with_pyyaml(node: Node, constructor: SafeConstructor) -> Any:

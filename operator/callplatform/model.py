@@ -14,6 +14,12 @@ from typing import Any
 
 ENVIRONMENTS = ("production", "staging", "development")
 DEFAULT_SECRET_NAME = "calls-secrets"
+# The migration and demo seed Jobs: enough for `prisma migrate deploy`, bounded so a runaway
+# migration cannot starve the namespace.
+DEFAULT_JOB_RESOURCES: Mapping[str, Any] = {
+    "requests": {"cpu": "100m", "memory": "128Mi"},
+    "limits": {"cpu": "1", "memory": "512Mi"},
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,6 +211,8 @@ class CallsSpec:
     image_pull_secrets: tuple[str, ...] = ()
     allow_unsafe_inline_styles: bool = True
     rate_limits: CallRateLimits = CallRateLimits()
+    liveness_probe_path: str = ""  # empty: no liveness probe (readiness is a TCP check)
+    job_resources: Mapping[str, Any] = field(default_factory=lambda: dict(DEFAULT_JOB_RESOURCES))
 
 
 @dataclass(frozen=True, slots=True)
@@ -571,6 +579,9 @@ def parse_platform(manifest: Mapping[str, Any]) -> Platform:
                 starts=r.rate_limit(rate_limits, "starts", "spec.calls.rateLimits"),
                 joins=r.rate_limit(rate_limits, "joins", "spec.calls.rateLimits"),
             ),
+            liveness_probe_path=r.string(calls, "livenessProbePath", "spec.calls"),
+            job_resources=r.section(calls.get("jobResources"), "spec.calls.jobResources")
+            or dict(DEFAULT_JOB_RESOURCES),
         ),
         demo_seed=DemoSeedSpec(
             enabled=r.boolean(demo, "enabled", "spec.demoSeed", False),

@@ -18,7 +18,7 @@ SECRETS = {"calls-secrets": {"DATABASE_URL": "postgresql://u:p@127.0.0.1/db", "J
 
 
 def csp_all_headers(path: str, scope: str, capsys: pytest.CaptureFixture[str]) -> dict[str, str]:
-    assert main(["csp", path, "--all-headers", "--scope", scope]) == 0
+    assert main(["csp", "--allow-missing-secrets", path, "--all-headers", "--scope", scope]) == 0
     lines = capsys.readouterr().out.splitlines()
     return dict(line.split(": ", 1) for line in lines)
 
@@ -105,6 +105,6 @@ def test_malformed_parent_refs_are_reported_not_raised() -> None:
 def test_csp_output_parses_into_header_lines(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """The comparison above is only as good as the parse: every printed line became a header."""
     path = manifest_file(tmp_path, gateway_manifest())
-    assert main(["csp", path, "--all-headers"]) == 0
+    assert main(["csp", "--allow-missing-secrets", path, "--all-headers"]) == 0
     out = io.StringIO(capsys.readouterr().out).read().splitlines()
     assert len(out) == len(csp_all_headers(path, "default", capsys)) >= 6

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -9,6 +11,12 @@ from pathlib import Path
 import yaml
 from reconciler_managed_coturn import managed_manifest, tls_secret_manifest
 from reconciler_platforms import STRONG_SECRETS, WEAK_JWT_SECRET, platform_manifest, secret_manifest
+
+from callplatform.inputs import load_manifests
+from callplatform.render import render_platform
+from callplatform.render.turnserver import DENIED_PEER_NETWORKS
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 CLI = [str(Path(sys.executable).parent / "callplatform")]
 
@@ -42,8 +50,49 @@ def test_render_prints_every_object_and_no_secret_value(tmp_path: Path) -> None:
     for value in STRONG_SECRETS.values():
         if value != "calls":
             assert value not in result.stdout + result.stderr
-    secrets = [o for o in objects if o["kind"] == "Secret"]
-    assert all(set(s["data"].values()) == {"<redacted>"} for s in secrets)
+    secrets = {o["metadata"]["name"]: o for o in objects if o["kind"] == "Secret"}
+    assert "data" not in secrets["calls-turn"] and "data" not in secrets["calls-ice-servers"]
+    conf = secrets["calls-turn"]["stringData"]["turnserver.conf"]
+    assert "user=<redacted>\n" in conf
+    ice = json.loads(secrets["calls-ice-servers"]["stringData"]["iceServers.json"])
+    assert ice[1]["username"] == ice[1]["credential"] == "<redacted>"
+
+
+def test_render_of_the_production_example_shows_the_config_but_no_credential() -> None:
+    """A GitOps reviewer sees the deny list, realm, ports and quotas; never a credential value."""
+    example = EXAMPLES / "production.yaml"
+    result = _run("render", str(example))
+    assert result.returncode == 0, result.stderr
+    secrets = {o["metadata"]["name"]: o for o in yaml.safe_load_all(result.stdout) if o["kind"] == "Secret"}
+    conf = secrets["production-turn"]["stringData"]["turnserver.conf"].splitlines()
+    for line in (
+        "realm=turn.example.com",
+        "listening-port=3478",
+        "tls-listening-port=5349",
+        "min-port=49152",
+        "max-port=65535",
+        "user-quota=12",
+        "total-quota=1200",
+        "denied-peer-ip=169.254.0.0-169.254.255.255",
+        "denied-peer-ip=::ffff:0:0-::ffff:ffff:ffff",
+        "user=<redacted>",
+    ):
+        assert line in conf
+    assert sum(1 for line in conf if line.startswith("denied-peer-ip=")) == len(DENIED_PEER_NETWORKS)
+    ice = secrets["production-ice-servers"]["stringData"]["iceServers.json"]
+    assert "turn:turn.example.com:3478?transport=udp" in ice
+    stored = next(d for d in yaml.safe_load_all(example.read_text()) if d["kind"] == "Secret")
+    for value in stored["stringData"].values():
+        if value != "calls":  # the username is also the database user name in the URL
+            assert value not in result.stdout + result.stderr
+    assert "placeholder-turn-Xb7Qm2Rk9Vw4Ny6T" not in result.stdout
+
+
+def test_the_operator_applies_the_turn_secret_unredacted() -> None:
+    [loaded] = load_manifests([str(EXAMPLES / "production.yaml")])
+    turn = render_platform(loaded.platform, loaded.secrets).turn_config_secret
+    conf = base64.b64decode(turn["data"]["turnserver.conf"]).decode()
+    assert "user=calls:placeholder-turn-Xb7Qm2Rk9Vw4Ny6T\n" in conf
 
 
 def test_render_with_a_rule_error_prints_nothing_and_fails(tmp_path: Path) -> None:

@@ -239,3 +239,32 @@ def test_deployment_omits_what_the_api_server_drops() -> None:
     assert {"name": "JITSI_APP_ID"} in container["env"]
     assert all(env.get("value") != "" for env in container["env"])
     assert container["resources"] == {"requests": {"cpu": "1", "memory": "1Gi"}}
+
+
+def test_migration_and_seed_jobs_have_bounded_resources_by_default_and_from_the_spec() -> None:
+    from callplatform.render.workloads import render_demo_seed_job, render_migration_job
+
+    platform = _platform()
+    for job in (render_migration_job(platform, SECRETS), render_demo_seed_job(platform, SECRETS)):
+        resources = job["spec"]["template"]["spec"]["containers"][0]["resources"]
+        assert resources == {
+            "requests": {"cpu": "100m", "memory": "128Mi"},
+            "limits": {"cpu": "1", "memory": "512Mi"},
+        }
+    custom = _platform(calls__jobResources={"requests": {"cpu": 0.5}, "limits": {"memory": "1024Mi"}})
+    resources = render_migration_job(custom, SECRETS)["spec"]["template"]["spec"]["containers"][0][
+        "resources"
+    ]
+    assert resources == {"requests": {"cpu": "500m"}, "limits": {"memory": "1Gi"}}
+
+
+def test_the_calls_deployment_gets_an_http_liveness_probe_only_when_a_path_is_set() -> None:
+    def container(platform: Any) -> dict[str, Any]:
+        deployment = render_platform(platform, SECRETS).deployment
+        assert deployment is not None
+        return deployment["spec"]["template"]["spec"]["containers"][0]  # type: ignore[no-any-return]
+
+    assert "livenessProbe" not in container(_platform())
+    probe = container(_platform(calls__livenessProbePath="/healthz"))["livenessProbe"]
+    assert probe["httpGet"] == {"path": "/healthz", "port": "http", "scheme": "HTTP"}
+    assert probe["failureThreshold"] == 3

@@ -105,6 +105,19 @@ INVALID = [
     ("CP011", "relay-range-inverted", {"spec.turn.relay.minPort": 60000, "spec.turn.relay.maxPort": 50000}),
     ("CP011", "peer-cidr-garbage", {"spec.turn.relay.allowedPeerCIDRs": ["not-a-cidr"]}),
     ("CP011", "jitsi-domain-url", {"spec.jitsi.domain": "https://meet.internal.example"}),
+    ("CP008", "local-nat64-in-production", {"spec.turn.relay.allowedPeerCIDRs": ["64:ff9b:1::/48"]}),
+    ("CP008", "around-ipv4-mapped", {"spec.turn.relay.allowedPeerCIDRs": ["::fffe:0:0/95"]}),
+    ("CP008", "documentation-range", {"spec.turn.relay.allowedPeerCIDRs": ["203.0.113.0/24"]}),
+    (
+        "CP019",
+        "realm-injection",
+        {"spec.turn.realm": "turn.example.com\nallowed-peer-ip=10.0.0.0-10.255.255.255"},
+    ),
+    ("CP019", "secret-name-with-space", {"spec.database.urlSecretRef.name": "calls secrets"}),
+    ("CP019", "sql-identifier", {"spec.database.callLog.table": 'callLog"; drop table x; --'}),
+    ("CP019", "probe-url-space", {"spec.jitsi.probes.webURL": "https://meet.example.com/ x"}),
+    ("CP019", "command-control", {"spec.calls.command": ["npm", "run\u001b[2J"]}),
+    ("CP019", "liveness-path", {"spec.calls.livenessProbePath": "healthz"}),
 ]
 
 

@@ -11,10 +11,12 @@ import yaml
 from rules_fixtures import CRD_FILE, EXAMPLES, valid_manifest
 
 from callplatform.model import parse_platform
-from callplatform.rules.values import PRIVATE_RANGES
+from callplatform.rules.coturn_conf import MAX_REALM_LENGTH
+from callplatform.rules.text_fields import REALM_CRD_PATTERN, REALM_FIELD, TEXT_FIELDS
+from callplatform.rules.values import DENIED_PEER_RANGES
 
 # Fields the model takes as a whole (copied into the Deployment), so it reads none of their keys.
-OPAQUE = {"spec.calls.resources", "spec.turn.server.resources"}
+OPAQUE = {"spec.calls.resources", "spec.calls.jobResources", "spec.turn.server.resources"}
 
 
 def crd() -> dict[str, Any]:
@@ -163,10 +165,62 @@ def test_printer_columns_and_names() -> None:
 
 
 def test_crd_cel_ranges_are_the_rules_ranges() -> None:
-    """The API server refuses (in production) the same ranges CP008 reports, except IPv4-mapped ones,
-    which its isCIDR() already refuses as malformed."""
+    """The API server refuses (in production) the same ranges CP008 reports: the one deny list."""
     text = CRD_FILE.read_text(encoding="utf-8")
     cel_list = re.search(r"\[('0\.0\.0\.0/8'.*?)\]\.all", text, re.DOTALL)
     assert cel_list is not None
     cel_ranges = set(re.findall(r"'([^']+)'", cel_list.group(1)))
-    assert cel_ranges == {cidr for cidr, _ in PRIVATE_RANGES} - {"::ffff:0:0/96"}
+    assert cel_ranges == {cidr for cidr, _ in DENIED_PEER_RANGES}
+
+
+def _field_schema(path: str) -> dict[str, Any]:
+    node = spec_schema()
+    for part in path.removeprefix("spec.").split("."):
+        node = node["properties"][part.removesuffix("[]")]
+        if part.endswith("[]"):
+            node = node["items"]
+    return node
+
+
+def test_every_text_field_has_the_rules_pattern_and_length_in_the_crd() -> None:
+    """CP019 and `kubectl apply` refuse the same values: one table (rules/text_fields.py)."""
+    fields = [(f.path, f.pattern, f.max_length) for f in TEXT_FIELDS if f.path.startswith("spec.")]
+    for path, pattern, max_length in [*fields, (REALM_FIELD, REALM_CRD_PATTERN, MAX_REALM_LENGTH)]:
+        schema = _field_schema(path)
+        assert schema.get("maxLength") == max_length, path
+        rules = [v["rule"] for v in schema.get("x-kubernetes-validations", [])]
+        assert rules == [f"self.matches(r'{pattern}')"], path
+        messages = [v["message"] for v in schema["x-kubernetes-validations"]]
+        assert all(m.startswith("CP019: ") for m in messages), path
+
+
+def test_every_string_in_the_spec_is_bounded_or_judged() -> None:
+    """No free-text spec field escapes the table: each string is an enum, a host, a CIDR or in it."""
+    judged = {f.path for f in TEXT_FIELDS if f.path.startswith("spec.")} | {REALM_FIELD}
+    other_rules = {
+        "spec.environment",  # enum
+        "spec.jitsi.domain",  # CP011 hostname
+        "spec.jitsi.publicHost",  # CP007
+        "spec.turn.host",  # CP007
+        "spec.turn.probeHost",  # CP011 hostname
+        "spec.turn.credentials.mode",  # enum
+        "spec.turn.relay.allowedPeerCIDRs[]",  # CP011 isCIDR, CP008
+        "spec.turn.server.mode",  # enum
+        "spec.turn.server.service.type",  # enum
+        "spec.turn.server.image.digest",  # CP011 sha256 digest
+        "spec.turn.server.externalIP",  # CP011 isIP
+    }
+
+    def strings(schema: Mapping[str, Any], prefix: str) -> Iterator[str]:
+        for name, child in schema.get("properties", {}).items():
+            path = f"{prefix}.{name}"
+            if child.get("type") == "string":
+                yield path
+            elif child.get("type") == "array" and child.get("items", {}).get("type") == "string":
+                yield f"{path}[]"
+            elif child.get("type") == "array":
+                yield from strings(child.get("items", {}), f"{path}[]")
+            else:
+                yield from strings(child, path)
+
+    assert set(strings(spec_schema(), "spec")) == judged | other_rules

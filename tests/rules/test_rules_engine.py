@@ -77,7 +77,7 @@ CASES = [
     Case("CP007", "turn-host-trailing-dot", spec={"spec.turn.host": "turn.example.com."}),
     Case("CP008", "private-10", spec={"spec.turn.relay.allowedPeerCIDRs": ["10.0.0.0/8"]}, severities=(E, W, W),
          field="spec.turn.relay.allowedPeerCIDRs[0]"),
-    Case("CP008", "metadata", spec={"spec.turn.relay.allowedPeerCIDRs": ["203.0.113.0/24", "169.254.169.254/32"]},
+    Case("CP008", "metadata", spec={"spec.turn.relay.allowedPeerCIDRs": ["8.8.8.0/24", "169.254.169.254/32"]},
          severities=(E, W, W), field="spec.turn.relay.allowedPeerCIDRs[1]"),
     Case("CP008", "loopback", spec={"spec.turn.relay.allowedPeerCIDRs": ["127.0.0.1/32"]}, severities=(E, W, W)),
     Case("CP008", "everything", spec={"spec.turn.relay.allowedPeerCIDRs": ["0.0.0.0/0"]}, severities=(E, W, W)),
@@ -102,7 +102,8 @@ CASES = [
          field="spec.turn.relay"),
     Case("CP011", "relay-port-out-of-range", spec={"spec.turn.relay.maxPort": 65536}),
     Case("CP011", "cidr-garbage", spec={"spec.turn.relay.allowedPeerCIDRs": ["not-a-cidr"]}),
-    Case("CP011", "cidr-without-prefix", spec={"spec.turn.relay.allowedPeerCIDRs": ["203.0.113.7"]}),
+    Case("CP011", "cidr-without-prefix", spec={"spec.turn.relay.allowedPeerCIDRs": ["8.8.8.8"]}),
+    Case("CP011", "cidr-with-whitespace", spec={"spec.turn.relay.allowedPeerCIDRs": [" 8.8.8.0/24"]}),
     Case("CP011", "replicas-not-integer", spec={"spec.calls.replicas": "two"}, field="spec.calls.replicas"),
     Case("CP011", "demo-enabled-not-boolean", spec={"spec.demoSeed.enabled": "maybe"}),
     Case("CP011", "spec-not-object", spec={"spec.jitsi": ["meet.example.com"]}, field="spec.jitsi"),
@@ -140,6 +141,45 @@ CASES = [
     Case("CP017", "shared-secret-tab-rest", spec=REST, secret={"TURN_SHARED_SECRET": "Ts4Gh8Jk2Lq6\tWp9Er3Ty7Ui1Op5As0Df"}),
     Case("CP018", "managed-coturn-latest", spec={"spec.turn.server": {"managed": True, "image": {"tag": "latest"}}},
          severities=(W, W, None), field="spec.turn.server.image.tag"),
+    Case("CP017", "turn-password-pushes-a-directive-past-coturns-line-buffer",
+         secret={"TURN_PASSWORD": "Tp9Lk3Mn7Bv2Cx5Zq8W" * 53 + "allowed-peer-ip=10.0.0.0-10.255.255.255"}),
+    Case("CP017", "shared-secret-past-the-line-buffer", spec=REST,
+         secret={"TURN_SHARED_SECRET": "Ts4Gh8Jk2Lq6Wp9Er3Ty7Ui1Op5As0Df" * 32 + "allowed-peer-ip=169.254.169.254"}),
+    Case("CP017", "turn-password-hash-sign", secret={"TURN_PASSWORD": "Tp9Lk3Mn7#Bv2Cx5Zq8W"}),
+    Case("CP017", "turn-password-leading-space", secret={"TURN_PASSWORD": " Tp9Lk3Mn7Bv2Cx5Zq8W"}),
+    Case("CP017", "turn-password-hex-key-prefix", secret={"TURN_PASSWORD": "0x9Lk3Mn7Bv2Cx5Zq8Wab"}),
+    Case("CP019", "realm-injects-a-line", spec={"spec.turn.realm": "turn.example.com\nallowed-peer-ip=10.0.0.0-10.255.255.255"},
+         field="spec.turn.realm"),
+    Case("CP019", "realm-too-long-for-coturn", spec={"spec.turn.realm": "r" * 127}, field="spec.turn.realm"),
+    Case("CP019", "default-realm-too-long", spec={"spec.turn.host": ("t" * 60 + ".") * 2 + "example.com"},
+         field="spec.turn.realm"),
+    Case("CP019", "secret-name-with-newline", spec={"spec.database.urlSecretRef.name": "calls-secrets\nx"},
+         field="spec.database.urlSecretRef.name"),
+    Case("CP019", "app-id-bidi", spec={"spec.jitsi.jwt.appId": "calls\u202e"}, field="spec.jitsi.jwt.appId"),
+    Case("CP019", "call-log-sql", spec={"spec.database.callLog.table": 'x"; drop table y'}),
+    Case("CP019", "probe-url-newline", spec={"spec.jitsi.probes.webURL": "https://meet.example.com/\r\nX: y"}),
+    Case("CP019", "command-escape", spec={"spec.calls.command": ["npm", "start\x1b[2J"]}, field="spec.calls.command[1]"),
+    Case("CP020", "turn-password-no-break-space", secret={"TURN_PASSWORD": "Tp9Lk3Mn7\u00a0Bv2Cx5Zq8W"},
+         severities=(W, W, W)),
+    Case("CP020", "turn-username-accent", secret={"TURN_USERNAME": "cafe\u0301"}, severities=(W, W, W)),
+    Case("CP021", "jwt-secret-nul-padding", secret={"JITSI_JWT_SECRET": "abc" + "\x00" * 29}, severities=(E, E, W)),
+    Case("CP021", "jwt-secret-trailing-newline", secret={"JITSI_JWT_SECRET": GOOD_SECRETS["JITSI_JWT_SECRET"] + "\n"},
+         severities=(E, E, W)),
+    Case("CP001", "jwt-3-chars-29-spaces", secret={"JITSI_JWT_SECRET": "S3c" + " " * 29}, severities=(E, W, None)),
+    Case("CP001", "jwt-31-chars-newline", secret={"JITSI_JWT_SECRET": "S3cr3t-JWT-value-Wq9Xe4Rt7Yu2Io\n"},
+         severities=(E, W, None)),
+    Case("CP006", "jwt-changeme-four-times", secret={"JITSI_JWT_SECRET": "changeme" * 4}, severities=(E, W, None)),
+    Case("CP006", "turn-password-dictionary-words", secret={"TURN_PASSWORD": "dragonmonkeyfootball"},
+         severities=(E, W, None)),
+    Case("CP004", "demo-password-2x", secret={"DEMO_USER_PASSWORD": "$2x$12$hVVaKfWbHsIlyLtR6iowbeGsclHAcuiqtf36hr7Y7C3KnpQbshypu"}),
+    Case("CP004", "demo-password-cost-04", secret={"DEMO_USER_PASSWORD": "$2b$04$hVVaKfWbHsIlyLtR6iowbeGsclHAcuiqtf36hr7Y7C3KnpQbshypu"}),
+    Case("CP004", "demo-password-cost-31", secret={"DEMO_USER_PASSWORD": "$2b$31$hVVaKfWbHsIlyLtR6iowbeGsclHAcuiqtf36hr7Y7C3KnpQbshypu"}),
+    Case("CP004", "demo-password-trailing-newline",
+         secret={"DEMO_USER_PASSWORD": GOOD_SECRETS["DEMO_USER_PASSWORD"] + "\n"}),
+    Case("CP008", "local-use-nat64", spec={"spec.turn.relay.allowedPeerCIDRs": ["64:ff9b:1::/48"]}, severities=(E, W, W)),
+    Case("CP008", "around-ipv4-mapped", spec={"spec.turn.relay.allowedPeerCIDRs": ["::fffe:0:0/95"]}, severities=(E, W, W)),
+    Case("CP008", "documentation-range-is-denied-too", spec={"spec.turn.relay.allowedPeerCIDRs": ["203.0.113.0/24"]},
+         severities=(E, W, W)),
     Case("CP015", "image-untagged", spec={"spec.calls.image": "registry.example.com:5000/calls-backend"},
          severities=(W, None, None)),
 ]  # fmt: skip
@@ -241,7 +281,7 @@ def test_rest_mode_does_not_ask_for_static_credentials() -> None:
 
 def test_public_cidr_and_digest_image_pass() -> None:
     manifest = set_path(
-        valid_manifest(), "spec.turn.relay.allowedPeerCIDRs", ["203.0.113.0/24", "2001:db8::/32"]
+        valid_manifest(), "spec.turn.relay.allowedPeerCIDRs", ["8.8.8.0/24", "2606:4700::/32"]
     )
     manifest = set_path(manifest, "spec.calls.image", "registry.example.com/calls@sha256:" + "a" * 64)
     assert check_platform(parse_platform(manifest), {"calls-secrets": dict(GOOD_SECRETS)}) == []
@@ -264,3 +304,23 @@ def test_cp017_never_quotes_the_value_and_allows_a_colon_in_the_password() -> No
             assert "calls:x" not in finding.message
     fine = Case("CP017", "colon-in-password", secret={"TURN_PASSWORD": "Tp9Lk3:Mn7Bv2Cx5Zq8W"})
     assert [f for f in findings_for(fine, "production") if f.rule == "CP017"] == []
+
+
+def test_cp019_judges_the_namespace_too() -> None:
+    manifest = set_path(valid_manifest(), "metadata.namespace", "Team A\nx")
+    findings = check_platform(parse_platform(manifest), {"calls-secrets": dict(GOOD_SECRETS)})
+    assert [(f.rule, f.field) for f in findings] == [("CP019", "metadata.namespace")]
+
+
+def test_bcrypt_hashes_at_allowed_costs_pass_and_others_fail() -> None:
+    """The CP004 pattern accepts what the bcrypt library produces, and only sane costs."""
+    import bcrypt
+
+    from callplatform.rules.secret_values import MAX_BCRYPT_COST, MIN_BCRYPT_COST, bcrypt_problem
+
+    for cost in (MIN_BCRYPT_COST, 11):
+        hashed = bcrypt.hashpw(b"pw", bcrypt.gensalt(cost)).decode()
+        assert bcrypt_problem(hashed) is None
+    for cost in (4, MIN_BCRYPT_COST - 1, MAX_BCRYPT_COST + 1):
+        hashed = bcrypt.hashpw(b"pw", bcrypt.gensalt(4)).decode().replace("$04$", f"${cost:02d}$", 1)
+        assert bcrypt_problem(hashed) is not None

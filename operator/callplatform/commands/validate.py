@@ -7,17 +7,25 @@ error (or warning with --strict), 2 usage errors and input that cannot be read.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Sequence
-from dataclasses import replace
 from typing import TextIO
 
 from callplatform.cli import UsageError
-from callplatform.findings import Finding, count_by_severity
-from callplatform.inputs import InputError, load_env_file, load_manifests
+from callplatform.commands.judging import (
+    add_judging_arguments,
+    all_findings,
+    exit_code,
+    format_json,
+    format_text,
+    judge_manifests,
+)
+from callplatform.findings import Finding
+from callplatform.inputs import InputError, load_env_file
 from callplatform.model import ENVIRONMENTS
-from callplatform.rules import check_env, check_platform
+from callplatform.rules import check_env
+
+__all__ = ["collect_findings", "format_json", "format_text", "validate"]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -40,13 +48,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="judge as this environment instead of spec.environment (env files default to production)",
     )
     parser.add_argument("--format", choices=("text", "json"), default="text", help="output format")
-    parser.add_argument("--strict", action="store_true", help="fail (exit 1) on warnings too")
-    parser.add_argument(
-        "--allow-missing-secrets",
-        action="store_true",
-        help="Secrets absent from the inputs (kept out of Git) are assumed to exist: no CP010 for them, "
-        "and their values are not checked; Secrets that are in the inputs are checked as usual",
-    )
+    add_judging_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -83,8 +85,7 @@ def validate(
     for note in unchecked:
         print(f"note: {note}", file=stderr or sys.stderr)
     stdout.write(format_json(findings) if output_format == "json" else format_text(findings))
-    counts = count_by_severity(findings)
-    return 1 if counts["errors"] or (strict and counts["warnings"]) else 0
+    return exit_code(findings, strict)
 
 
 def collect_findings(
@@ -97,23 +98,12 @@ def collect_findings(
     """Findings for every input, and notes on Secrets whose values could not be checked."""
     findings: list[Finding] = []
     unchecked: list[str] = []
+    if paths:
+        judged, unchecked = judge_manifests(
+            paths, environment, stdin, allow_missing_secrets=allow_missing_secrets
+        )
+        findings = all_findings(judged)
     try:
-        if paths:
-            loaded = load_manifests(paths, stdin)
-            if not loaded:
-                raise UsageError(f"{', '.join(paths)}: no CallPlatform (apiVersion callplatform.io/*) found")
-            for item in loaded:
-                where = f"{item.platform.object_ref} ({item.location})"
-                judged = check_platform(
-                    item.platform, item.secrets, environment, allow_missing_secrets=allow_missing_secrets
-                )
-                findings.extend(replace(f, object=where) for f in judged)
-                absent = sorted(item.platform.secret_names() - set(item.secrets))
-                if allow_missing_secrets and absent:
-                    names = ", ".join(repr(name) for name in absent)
-                    unchecked.append(
-                        f"{where}: Secret(s) {names} not in the inputs; their values were not checked"
-                    )
         for env_file in env_files:
             variables = load_env_file(env_file, stdin)
             source = "env file <stdin>" if env_file == "-" else f"env file {env_file}"
@@ -121,20 +111,3 @@ def collect_findings(
     except InputError as exc:
         raise UsageError(str(exc)) from None
     return findings, unchecked
-
-
-def format_text(findings: Sequence[Finding]) -> str:
-    lines = [f"{f.severity:<7} {f.rule} {f.object} {f.field}: {f.message}" for f in findings]
-    counts = count_by_severity(list(findings))
-    if not findings:
-        lines.append("OK: no findings")
-    lines.append(f"{counts['errors']} error(s), {counts['warnings']} warning(s)")
-    return "\n".join(lines) + "\n"
-
-
-def format_json(findings: Sequence[Finding]) -> str:
-    document = {
-        "findings": [f.as_dict() for f in findings],
-        "summary": count_by_severity(list(findings)),
-    }
-    return json.dumps(document, indent=2) + "\n"

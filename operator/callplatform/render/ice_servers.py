@@ -13,12 +13,16 @@ from typing import Any
 from callplatform.model import Platform
 from callplatform.render.labels import object_name
 from callplatform.render.secrets import SecretValues, secret_manifest
+from callplatform.rules.values import is_bare_hostname
 
 ICE_SERVERS_KEY = "iceServers.json"
 
 
 def ice_server_urls(platform: Platform) -> list[str]:
+    """TURN URLs; none when the host is not a bare hostname (CP007 blocks such a platform)."""
     host, port, tls_port = platform.turn.host, platform.turn.port, platform.turn.tls_port
+    if not is_bare_hostname(host):
+        return []
     return [
         f"turn:{host}:{port}?transport=udp",
         f"turn:{host}:{port}?transport=tcp",
@@ -37,7 +41,8 @@ def render_ice_servers(platform: Platform, secrets: SecretValues) -> list[dict[s
     else:
         relay["credentialType"] = "rest"
         relay["ttlSeconds"] = creds.rest_ttl_seconds
-    return [{"urls": [f"stun:{turn.host}:{turn.port}"]}, relay]
+    stun = [f"stun:{turn.host}:{turn.port}"] if is_bare_hostname(turn.host) else []
+    return [{"urls": stun}, relay]
 
 
 def ice_servers_secret_name(platform: Platform) -> str:

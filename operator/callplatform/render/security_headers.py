@@ -11,6 +11,7 @@ from typing import Any
 
 from callplatform.model import Platform
 from callplatform.render.labels import metadata, object_name
+from callplatform.rules.values import is_bare_hostname
 
 HEADERS_KEY = "headers.json"
 CSP_KEY = "Content-Security-Policy"
@@ -18,8 +19,28 @@ CALL_SCOPE = "/call"
 CHAT_SCOPE = "/chat"
 
 
+class UnsafeHeader(ValueError):
+    """A header value the writer built would not be read as one value (a bug, not bad input)."""
+
+
+def host_source(host: str, scheme: str = "https") -> str:
+    """The CSP host-source for `host`, or "" when it is not a bare hostname.
+
+    The one way a spec value enters a header: only what CP007 accepts (no quotes, spaces,
+    wildcards, schemes, ports or paths) is written; anything else is left out, which fails
+    closed (the source is simply not allowed), and the rules block the platform anyway.
+    """
+    return f"{scheme}://{host}" if host and is_bare_hostname(host) else ""
+
+
 def _origin(host: str) -> str:
-    return f"https://{host}" if host else ""
+    return host_source(host)
+
+
+def _checked(value: str) -> str:
+    if not all(" " <= ch <= "~" for ch in value):
+        raise UnsafeHeader("a header value holds a character outside printable ASCII")
+    return value
 
 
 def content_security_policy(
@@ -27,7 +48,7 @@ def content_security_policy(
 ) -> str:
     env = environment or platform.environment
     jitsi = _origin(platform.jitsi.public_host)
-    jitsi_wss = f"wss://{platform.jitsi.public_host}" if platform.jitsi.public_host else ""
+    jitsi_wss = host_source(platform.jitsi.public_host, "wss")
     turn = _origin(platform.turn.host)
     styles = "'self' 'unsafe-inline'" if platform.calls.allow_unsafe_inline_styles else "'self'"
 
@@ -53,23 +74,23 @@ def content_security_policy(
     ]
     if env != "development":
         directives.append("upgrade-insecure-requests")
-    return "; ".join(directives)
+    return _checked("; ".join(directives))
 
 
 def permissions_policy(platform: Platform, *, media: bool) -> str:
-    if media and platform.jitsi.public_host:
-        allow = f'(self "{_origin(platform.jitsi.public_host)}")'
-    else:
-        allow = "()"
-    return ", ".join(
-        [
-            f"camera={allow}",
-            f"microphone={allow}",
-            f"display-capture={allow}",
-            "geolocation=()",
-            "payment=()",
-            "usb=()",
-        ]
+    origin = _origin(platform.jitsi.public_host)
+    allow = f'(self "{origin}")' if media and origin else "()"
+    return _checked(
+        ", ".join(
+            [
+                f"camera={allow}",
+                f"microphone={allow}",
+                f"display-capture={allow}",
+                "geolocation=()",
+                "payment=()",
+                "usb=()",
+            ]
+        )
     )
 
 

@@ -208,6 +208,8 @@ def render_deployment(
     )
     container["ports"] = [{"name": "http", "containerPort": platform.calls.port, "protocol": "TCP"}]
     container["readinessProbe"] = {"tcpSocket": {"port": "http"}, "periodSeconds": 10}
+    if platform.calls.liveness_probe_path:
+        container["livenessProbe"] = liveness_probe(platform.calls.liveness_probe_path)
     resources = canonical_resources(platform.calls.resources)
     if resources:
         container["resources"] = resources
@@ -229,6 +231,21 @@ def render_deployment(
     }
 
 
+def liveness_probe(path: str) -> dict[str, Any]:
+    """An HTTP GET on the app's port: a TCP check never restarts a process that hangs but still accepts.
+
+    Written with the API server's defaults filled in, so the stored object matches what we render.
+    """
+    return {
+        "httpGet": {"path": path, "port": "http", "scheme": "HTTP"},
+        "initialDelaySeconds": 10,
+        "periodSeconds": 10,
+        "timeoutSeconds": 2,
+        "successThreshold": 1,
+        "failureThreshold": 3,
+    }
+
+
 def render_service(platform: Platform) -> dict[str, Any]:
     return {
         "apiVersion": "v1",
@@ -244,6 +261,9 @@ def render_service(platform: Platform) -> dict[str, Any]:
 
 def _job(platform: Platform, prefix: str, component: str, container: dict[str, Any]) -> dict[str, Any]:
     migration = platform.calls.migration
+    resources = canonical_resources(platform.calls.job_resources)
+    if resources:  # bounded by default (model.DEFAULT_JOB_RESOURCES): a runaway Job cannot starve the node
+        container["resources"] = resources
     template = {
         "metadata": {"labels": common_labels(platform, component)},
         "spec": _pod_spec(platform, [container], restart_policy="Never"),

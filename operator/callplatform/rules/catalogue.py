@@ -61,7 +61,9 @@ _CATALOGUE = (
         "CP001",
         "JITSI_JWT_SECRET shorter than 32 characters",
         "The JWT secret signs every meeting token (HS256). A short secret can be brute-forced offline "
-        "from one captured token, after which anyone can mint tokens for any room.",
+        "from one captured token, after which anyone can mint tokens for any room. Counted: characters "
+        "(code points, not bytes) without whitespace at either end and without control characters, so "
+        "3 characters padded with 29 spaces or NULs count as 3 (and the padding is CP021).",
         "Generate at least 32 random characters, e.g. `openssl rand -base64 48`, and store them in the "
         "Secret key that spec.jitsi.jwt.secretRef names.",
         E,
@@ -95,7 +97,10 @@ _CATALOGUE = (
         "CP004",
         "DEMO_USER_PASSWORD is set but is not a bcrypt hash",
         "The backend stores the demo password as given and compares it with bcrypt. A plain-text value "
-        "both fails every login and leaves a password in clear text in the Secret.",
+        "both fails every login and leaves a password in clear text in the Secret. The raw value is "
+        "judged, as the backend reads it (no stripping): $2a$, $2b$ or $2y$, a cost from 10 to 14 "
+        "(04 is brute-forceable, 31 takes days per login), 53 characters of bcrypt base64. $2x$ (hashes "
+        "from the broken pre-2011 crypt_blowfish) is refused.",
         "Store a bcrypt hash: `python -c \"import bcrypt;print(bcrypt.hashpw(b'pw', "
         'bcrypt.gensalt()).decode())"`, or remove the key.',
         E,
@@ -115,9 +120,12 @@ _CATALOGUE = (
     _rule(
         "CP006",
         "A secret is a well-known default or trivially weak",
-        "Defaults such as changeme, secret, password or keepthissecret, and values of one repeated "
-        "character, are the first guesses of any attacker. TURN passwords and shared secrets that are "
-        "too short let anyone use the relay as an open proxy.",
+        "Defaults such as changeme, secret, password or keepthissecret, repetitions (changeme four "
+        "times), dictionary words, keyboard walks and dates are the first guesses of any attacker. "
+        "Strength is zxcvbn's estimate (PyPI zxcvbn, first 72 characters, without padding): fewer than "
+        "10^10 guesses is weak. It judges JITSI_JWT_SECRET, TURN_PASSWORD, TURN_SHARED_SECRET and the "
+        "password in DATABASE_URL. TURN passwords and shared secrets that are too short (counted in "
+        "characters without padding) let anyone use the relay as an open proxy.",
         "Generate random values: `openssl rand -base64 32`. TURN passwords need at least 16 characters, "
         "TURN shared secrets at least 32.",
         E,
@@ -233,15 +241,19 @@ _CATALOGUE = (
     ),
     _rule(
         "CP017",
-        "A TURN credential holds a line break, a control character, or a ':' in the username",
-        "The operator writes the TURN credentials into coturn's turnserver.conf, one directive per line. A "
-        "line break in a value ends the directive and starts another, so whoever sets the Secret can add "
-        "any directive, e.g. an allowed-peer-ip line that reopens private ranges to the relay. A trailing "
-        "newline (kubectl create secret --from-file) silently splits the credential. coturn's "
-        "user=name:password cannot hold a ':' in the name.",
-        "Store TURN_USERNAME, TURN_PASSWORD and TURN_SHARED_SECRET without line breaks or other control "
-        "characters (kubectl create secret --from-literal, or strip the file's trailing newline), and "
-        "pick a username without ':'.",
+        "A TURN credential that coturn would not read as written",
+        "The operator writes the TURN credentials into coturn's turnserver.conf, one directive per line, "
+        "and coturn reads that file 1023 bytes at a time, drops whitespace around a line and takes a "
+        "password starting with 0x as a hex key. A line break or control character ends the directive and "
+        "starts another; so does a value long enough to push a line past 1023 bytes (the rest is read as a "
+        "directive of its own): whoever sets the Secret could add any directive, e.g. an allowed-peer-ip "
+        "line that reopens private ranges to the relay. A trailing newline (kubectl create secret "
+        "--from-file) silently splits the credential. coturn's user=name:password cannot hold a ':' in "
+        "the name, and coturn keeps at most 256 bytes of a password.",
+        "Store TURN_USERNAME, TURN_PASSWORD and TURN_SHARED_SECRET as at most 256 bytes without line "
+        "breaks, control characters, '#' or whitespace at either end (kubectl create secret "
+        "--from-literal, or strip the file's trailing newline), a password not starting with 0x, and a "
+        "username without ':'.",
         E,
         E,
         E,
@@ -257,6 +269,44 @@ _CATALOGUE = (
         W,
         W,
         None,
+    ),
+    _rule(
+        "CP019",
+        "A spec text field holds characters its consumer would read differently",
+        "Spec fields end up in turnserver.conf (the realm), in Kubernetes objects (Secret names and keys, "
+        "image, commands), in SQL (call log identifiers), in HTTP requests (probe URLs, the liveness "
+        "path) or in tokens (app id, audience). A value with control characters, spaces, or characters "
+        "outside what that consumer accepts is cut, rejected or reinterpreted there, e.g. a realm with a "
+        "line break adds a directive to coturn's config. The CRD's patterns refuse the same values.",
+        "Correct the value as the message says; `kubectl explain callplatform.spec` shows each field's "
+        "pattern. A realm is a DNS-style name of at most 126 characters.",
+        E,
+        E,
+        E,
+        api_server=True,
+    ),
+    _rule(
+        "CP020",
+        "A TURN credential has non-ASCII characters",
+        "TURN clients and servers disagree on non-ASCII credentials: browsers apply SASLprep or "
+        "OpaqueString to the password, coturn and pion key on the raw UTF-8 bytes. A no-break space, a "
+        "decomposed accent or a full-width letter then authenticates with some clients and not others.",
+        "Use ASCII letters, digits and punctuation for TURN_USERNAME, TURN_PASSWORD and TURN_SHARED_SECRET.",
+        W,
+        W,
+        W,
+    ),
+    _rule(
+        "CP021",
+        "A secret is padded with whitespace or holds control characters",
+        "The app uses a secret byte for byte. Leading or trailing whitespace (a newline from "
+        "--from-file, spaces from an editor) or control characters (NUL padding) make the value differ "
+        "from the one you meant, and make a short secret look long: 3 characters and 29 spaces are 3 "
+        "characters of secret.",
+        "Store the value without whitespace at either end and without control characters.",
+        E,
+        E,
+        W,
     ),
 )
 

@@ -38,9 +38,22 @@ when either has no namespace), or dotenv files with the checklist's variables: `
 `ALLOW_DEMO_SEED`. `--environment` overrides `spec.environment`; env files default to
 production.
 
+`callplatform csp` and `callplatform render` judge their input through the same code before
+printing anything: the same findings (on stderr), the same messages and the same exit codes,
+and with an error finding they print nothing. The renderers are the last line: turnserver.conf
+is written through one writer that leaves out (and comments as refused) any value coturn
+would read differently (CP017, CP019), and the CSP writer only takes bare hostnames (CP007).
+
 Where Secrets are kept out of Git, `--allow-missing-secrets` takes a Secret that is not among
 the inputs to exist: it gets no CP010, its values are not checked, and a note on stderr names
 it. Secrets that are among the inputs are checked as usual; the operator always checks them all.
+
+Inputs are read as kubectl reads them: a key given twice in one mapping is an input error
+naming both lines; a directory that cannot be listed anywhere in the tree, a file that cannot
+be read, a device or pipe given as a path (`/dev/zero`), input that is not UTF-8 (stdin
+included) and an input over 8 MiB are exit 2 with a one-line reason. YAML merge keys (`<<`) are
+built from the merged mappings, so a long chain of merges costs the size of its result (up to
+5 million merged entries, like kubectl's alias limit).
 
 Exit codes: 0 no error (warnings allowed unless `--strict`), 1 at least one error (or warning
 with `--strict`), 2 usage errors and input that cannot be read or parsed, reported as

@@ -16,15 +16,22 @@ from typing import Protocol
 from callplatform.findings import Finding
 from callplatform.model import ENVIRONMENTS, SERVER_MODES, SERVICE_TYPES, Platform, SecretKeyRef
 from callplatform.rules.catalogue import RULES
+from callplatform.rules.coturn_conf import credential_problem
+from callplatform.rules.secret_values import (
+    MIN_GUESSES_LOG10,
+    bcrypt_problem,
+    meaningful_length,
+    padding_problem,
+    strength,
+)
+from callplatform.rules.text_fields import spec_text_problems
 from callplatform.rules.values import (
     hostname_problem,
     image_unpinned,
     inspect_database_url,
     is_bare_hostname,
-    is_bcrypt_hash,
     judge_peer_cidr,
     parse_bool,
-    turn_credential_problem,
     weakness,
 )
 
@@ -59,6 +66,9 @@ class _Collector:
     environment: str
     allow_missing_secrets: bool = False
     findings: list[Finding] = field(default_factory=list)
+
+    def applies(self, rule_id: str) -> bool:
+        return RULES[rule_id].severity_in(self.environment) is not None
 
     def add(self, rule_id: str, field_path: str, message: str) -> None:
         severity = RULES[rule_id].severity_in(self.environment)
@@ -283,22 +293,25 @@ def _check_checklist(out: _Collector, c: _Checklist) -> None:
             c.demo_seed_field,
             "The demo seed creates users with a known password; disable it in production.",
         )
-    if c.demo_password.value and not is_bcrypt_hash(c.demo_password.value.strip()):
-        out.add(
-            "CP004",
-            c.demo_password.field,
-            f"{c.demo_password.source} must be a bcrypt hash ($2b$...), not a plain-text password.",
-        )
+    bcrypt = bcrypt_problem(c.demo_password.value) if c.demo_password.value else None
+    if bcrypt is not None:
+        out.add("CP004", c.demo_password.field, f"{c.demo_password.source} {bcrypt}.")
 
 
 def _check_secret_strength(out: _Collector, c: _Checklist) -> None:
+    """Secrets as the app uses them (rules/secret_values.py says exactly what is counted)."""
+    for item in (c.jwt_secret, c.database_url, c.demo_password):  # TURN values: CP017 covers it
+        if item.value and item.value.strip():
+            padding = padding_problem(item.value)
+            if padding is not None:
+                out.add("CP021", item.field, f"{item.source} {padding}; store the value without it.")
     jwt = c.jwt_secret.value
-    if jwt and jwt.strip() and len(jwt) < MIN_JWT_SECRET_LENGTH:
+    if jwt and jwt.strip() and meaningful_length(jwt) < MIN_JWT_SECRET_LENGTH:
         out.add(
             "CP001",
             c.jwt_secret.field,
-            f"{c.jwt_secret.source} has {len(jwt)} characters; use at least {MIN_JWT_SECRET_LENGTH} random "
-            "characters.",
+            f"{c.jwt_secret.source} has {meaningful_length(jwt)} characters (whitespace and control "
+            f"characters not counted); use at least {MIN_JWT_SECRET_LENGTH} random characters.",
         )
     minimums = (
         (c.jwt_secret, 0),
@@ -306,27 +319,53 @@ def _check_secret_strength(out: _Collector, c: _Checklist) -> None:
         (c.turn_shared_secret, MIN_TURN_SHARED_SECRET_LENGTH),
     )
     for item, minimum in minimums:
-        if not item.value or not item.value.strip():
-            continue
-        why = weakness(item.value)
-        if why is not None:
-            out.add("CP006", item.field, f"{item.source} {why}; replace it with a random value.")
-        elif len(item.value) < minimum:
-            out.add(
-                "CP006",
-                item.field,
-                f"{item.source} has {len(item.value)} characters; use at least {minimum} random characters.",
-            )
+        if item.value and item.value.strip():
+            _check_strength(out, item.field, item.source, item.value, minimum)
+
+
+def _check_strength(out: _Collector, field_path: str, source: str, value: str, minimum: int) -> None:
+    if not out.applies("CP006"):
+        return  # zxcvbn costs milliseconds: only where the rule is on
+    why = weakness(value.strip())
+    if why is not None:
+        out.add("CP006", field_path, f"{source} {why}; replace it with a random value.")
+        return
+    length = meaningful_length(value)
+    if length < minimum:
+        out.add(
+            "CP006",
+            field_path,
+            f"{source} has {length} characters; use at least {minimum} random characters.",
+        )
+        return
+    estimate = strength(value)
+    if estimate.weak:
+        out.add(
+            "CP006",
+            field_path,
+            f"{source} is guessable in about 10^{estimate.guesses_log10:.0f} tries by zxcvbn's estimate "
+            f"(repetition, dictionary words, keyboard or date patterns; at least 10^{MIN_GUESSES_LOG10:.0f} "
+            "needed); replace it with a random value.",
+        )
 
 
 def _check_turn_credential_syntax(out: _Collector, c: _Checklist) -> None:
     for item, username in ((c.turn_username, True), (c.turn_password, False), (c.turn_shared_secret, False)):
-        problem = turn_credential_problem(item.value, username=username) if item.value else None
+        if not item.value:
+            continue
+        problem = credential_problem(item.value, username=username)
         if problem is not None:
             out.add(
                 "CP017",
                 item.field,
-                f"{item.source} {problem}; it would break turnserver.conf. Store the value without it.",
+                f"{item.source} {problem}; coturn would not read it as written (see CP017).",
+            )
+        if not item.value.isascii():
+            out.add(
+                "CP020",
+                item.field,
+                f"{item.source} has non-ASCII characters; browsers and TURN servers disagree on how to "
+                "encode them, so some clients will fail to authenticate. Use ASCII characters only.",
             )
 
 
@@ -358,13 +397,7 @@ def _check_database_url(out: _Collector, item: _Value) -> None:
     for problem in url.problems:
         out.add("CP005", item.field, f"The PostgreSQL URL in {item.source} {problem}.")
     if url.password:
-        why = weakness(url.password)
-        if why is not None:
-            out.add(
-                "CP006",
-                item.field,
-                f"The database password in {item.source} {why}; replace it with a random value.",
-            )
+        _check_strength(out, item.field, f"The database password in {item.source}", url.password, 0)
     if url.sslmode == "disable":
         out.add(
             "CP009",
@@ -461,6 +494,8 @@ def _check_spec(out: _Collector, platform: Platform) -> None:
     _check_at_least(
         out, platform.monitoring.probe_interval_seconds, "spec.monitoring.probeIntervalSeconds", 1
     )
+    for path, problem in spec_text_problems(platform):
+        out.add("CP019", path, f"{path} {problem}.")
     if turn.probe_host and not is_bare_hostname(turn.probe_host):
         out.add("CP011", "spec.turn.probeHost", f"spec.turn.probeHost {hostname_problem(turn.probe_host)}.")
 

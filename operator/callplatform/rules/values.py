@@ -8,13 +8,11 @@ from __future__ import annotations
 
 import ipaddress
 import re
-import unicodedata
 from dataclasses import dataclass
 from urllib.parse import parse_qs, unquote, urlsplit
 
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 _HOSTNAME = re.compile(rf"{_LABEL}(?:\.{_LABEL})*")
-_BCRYPT = re.compile(r"\$2[abxy]\$(0[4-9]|[12][0-9]|3[01])\$[./A-Za-z0-9]{53}")
 
 WEAK_SECRETS = frozenset(
     {
@@ -61,22 +59,36 @@ WEAK_SECRETS = frozenset(
     }
 )
 
-PRIVATE_RANGES: tuple[tuple[str, str], ...] = (
+DENIED_PEER_RANGES: tuple[tuple[str, str], ...] = (
+    # The one deny list: the renderer writes a denied-peer-ip line for each, and CP008 reports an
+    # allowedPeerCIDRs entry that overlaps any of them (allowed-peer-ip overrides denied-peer-ip).
     ("0.0.0.0/8", "this-network (reaches loopback, CVE-2020-26262)"),
     ("10.0.0.0/8", "private"),
-    ("100.64.0.0/10", "carrier-grade NAT / cluster-internal"),
+    ("100.64.0.0/10", "carrier-grade NAT / cluster-internal (Alibaba metadata 100.100.100.200)"),
     ("127.0.0.0/8", "loopback"),
     ("169.254.0.0/16", "link-local and cloud metadata (169.254.169.254)"),
     ("172.16.0.0/12", "private"),
+    ("192.0.0.0/24", "IETF protocol assignments"),
+    ("192.0.2.0/24", "documentation (TEST-NET-1)"),
+    ("192.88.99.0/24", "6to4 relay anycast"),
     ("192.168.0.0/16", "private"),
+    ("198.18.0.0/15", "benchmarking"),
+    ("198.51.100.0/24", "documentation (TEST-NET-2)"),
+    ("203.0.113.0/24", "documentation (TEST-NET-3)"),
+    ("224.0.0.0/4", "multicast"),
+    ("240.0.0.0/4", "reserved, including broadcast 255.255.255.255"),
     ("::/128", "unspecified"),
     ("::1/128", "loopback"),
     ("::ffff:0:0/96", "IPv4-mapped (bypasses IPv4 deny lists)"),
     ("64:ff9b::/96", "NAT64 (reaches private IPv4 through the translator)"),
+    ("64:ff9b:1::/48", "local-use NAT64 (reaches private IPv4 through the translator)"),
+    ("100::/64", "discard-only"),
+    ("2001:db8::/32", "documentation"),
     ("fc00::/7", "unique-local private and cloud metadata (fd00:ec2::254)"),
     ("fe80::/10", "link-local"),
+    ("ff00::/8", "multicast"),
 )
-_PRIVATE_NETWORKS = tuple((ipaddress.ip_network(cidr), what) for cidr, what in PRIVATE_RANGES)
+_DENIED_NETWORKS = tuple((ipaddress.ip_network(cidr), what) for cidr, what in DENIED_PEER_RANGES)
 
 TRUE_WORDS = frozenset({"true", "1", "yes", "on"})
 FALSE_WORDS = frozenset({"false", "0", "no", "off", ""})
@@ -104,10 +116,6 @@ def hostname_problem(value: str) -> str:
     return "is not a valid DNS name (letters, digits, '-' and '.', labels of 1-63 characters)"
 
 
-def is_bcrypt_hash(value: str) -> bool:
-    return _BCRYPT.fullmatch(value) is not None
-
-
 def weakness(value: str) -> str | None:
     """Why a secret is trivially guessable, or None."""
     if value.strip().lower() in WEAK_SECRETS:
@@ -116,25 +124,6 @@ def weakness(value: str) -> str | None:
         return "is one repeated character"
     if len(value) >= 2 and len(set(value)) <= 2 and len(value) >= 8:
         return "uses at most two distinct characters"
-    return None
-
-
-def turn_credential_problem(value: str, *, username: bool = False) -> str | None:
-    """Why a TURN credential cannot go into turnserver.conf as one line, or None.
-
-    The description never quotes the value. coturn reads its config line by line, so a line
-    break would end the directive and start another (any directive: `allowed-peer-ip=` reopens
-    private ranges); `user=name:password` cannot hold a ':' in the name.
-    """
-    if "\n" in value or "\r" in value:
-        return (
-            "contains a line break (a trailing newline often comes from `kubectl create secret "
-            "--from-file`; use --from-literal or strip the file)"
-        )
-    if any(unicodedata.category(ch) in ("Cc", "Zl", "Zp") for ch in value):
-        return "contains a control character"
-    if username and ":" in value:
-        return "contains ':', which coturn's user=name:password cannot hold"
     return None
 
 
@@ -192,16 +181,16 @@ class CidrVerdict:
 
 def judge_peer_cidr(value: str) -> CidrVerdict:
     """Which sensitive ranges a CIDR opens; like the API server's isCIDR(), a prefix length is required."""
-    if "/" not in value:
+    if "/" not in value or "%" in value or value != value.strip():
         return CidrVerdict(parsed=False, opens=())
     try:
-        network = ipaddress.ip_network(value.strip(), strict=False)
+        network = ipaddress.ip_network(value, strict=False)
     except ValueError:
         return CidrVerdict(parsed=False, opens=())
     opens = tuple(
         f"the {what} range {cidr}"
-        for (private, what), (cidr, _) in zip(_PRIVATE_NETWORKS, PRIVATE_RANGES, strict=True)
-        if private.version == network.version and private.overlaps(network)
+        for (denied, what), (cidr, _) in zip(_DENIED_NETWORKS, DENIED_PEER_RANGES, strict=True)
+        if denied.version == network.version and denied.overlaps(network)
     )
     return CidrVerdict(parsed=True, opens=opens)
 
