@@ -7,14 +7,21 @@ directory, then measures, in one run:
   3. the rules engine alone on already-parsed platforms;
   4. one `callplatform validate DIR` process (what a pipeline pays, interpreter start included);
   5. one `callplatform validate FILE` process per file, timed on a sample and scaled to 500.
-Prints figures and ratios; asserts nothing.
+Prints figures and ratios; asserts nothing. Caches that remember judged values across runs
+(the secret-strength cache) are cleared before every repetition, so each figure is a first look.
 
-    .venv/bin/python bench/bench_validate.py [--files 500] [--repeat 5] [--sample 10]
+With `--compare DIR` (a checkout of another commit, e.g. `git worktree add /tmp/base 51bb3d9`) the
+same measurements run, in the same invocation and on the same generated files, with that
+checkout's code (PYTHONPATH=DIR/operator), and both columns are printed side by side.
+
+    .venv/bin/python bench/bench_validate.py [--files 500] [--repeat 5] [--sample 10] [--compare DIR]
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
+import json
 import os
 import statistics
 import subprocess
@@ -90,10 +97,19 @@ def generate(directory: Path, count: int) -> None:
         (directory / f"platform-{i:04d}.yaml").write_text(text, encoding="utf-8")
 
 
+def _clear_value_caches() -> None:
+    try:
+        secret_values = importlib.import_module("callplatform.rules.secret_values")
+    except ImportError:  # an older checkout has no such cache
+        return
+    getattr(secret_values, "_CACHE", {}).clear()
+
+
 def best_of(repeat: int, action: Callable[[], object]) -> tuple[float, float, object]:
     """Best wall time, median CPU time of this process (the work, whatever else the machine runs)."""
     wall, cpu, result = [], [], None
     for _ in range(repeat):
+        _clear_value_caches()
         started, started_cpu = time.perf_counter(), time.process_time()
         result = action()
         wall.append(time.perf_counter() - started)
@@ -103,14 +119,52 @@ def best_of(repeat: int, action: Callable[[], object]) -> tuple[float, float, ob
 
 def cli(*argv: str) -> tuple[float, float]:
     """Wall time and CPU time (user + system of the child) of one `callplatform validate` process."""
-    script = Path(sys.executable).with_name("callplatform")
     before = os.times()
     started = time.perf_counter()
-    subprocess.run([str(script), "validate", "--format", "json", *argv], capture_output=True, check=False)
+    command = [sys.executable, "-m", "callplatform.cli", "validate", "--format", "json", *argv]
+    subprocess.run(command, capture_output=True, check=False)  # PYTHONPATH picks the checkout
     wall = time.perf_counter() - started
     after = os.times()
     cpu = (after.children_user - before.children_user) + (after.children_system - before.children_system)
     return wall, cpu
+
+
+def measure(directory: Path, n: int, repeat: int, sample: int) -> dict[str, object]:
+    tmp = str(directory)
+    full_best, full_cpu, findings = best_of(repeat, lambda: collect_findings([tmp], [], None)[0])
+    assert isinstance(findings, list)
+
+    fast_loader = inputs._Loader
+    inputs._Loader = yaml.SafeLoader
+    try:
+        py_best, py_cpu, _ = best_of(max(1, repeat // 2), lambda: collect_findings([tmp], [], None)[0])
+    finally:
+        inputs._Loader = fast_loader
+
+    loaded = inputs.load_manifests([tmp])
+    rules_best, rules_cpu, _ = best_of(
+        repeat, lambda: [check_platform(item.platform, item.secrets) for item in loaded]
+    )
+
+    one_process = min(cli(tmp) for _ in range(2))
+    files = sorted(directory.glob("*.yaml"))[:sample]
+    per_file_runs = [cli(str(path)) for path in files]
+    per_file = (
+        sum(w for w, _ in per_file_runs) / len(files) * n,
+        sum(c for _, c in per_file_runs) / len(files) * n,
+    )
+    errors = sum(1 for f in findings if f.severity == "error")
+    return {
+        "findings": len(findings),
+        "errors": errors,
+        "rows": [
+            ("in-process validate (libyaml loader + rules)", full_best, full_cpu),
+            ("in-process validate (pure-Python YAML loader)", py_best, py_cpu),
+            ("rules engine only (platforms already parsed)", rules_best, rules_cpu),
+            ("one `callplatform validate DIR` process", *one_process),
+            (f"one process per file (mean of {len(files)}, x{n})", *per_file),
+        ],
+    }
 
 
 def main() -> None:
@@ -118,55 +172,50 @@ def main() -> None:
     parser.add_argument("--files", type=int, default=500)
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--sample", type=int, default=10, help="files for the per-file CLI estimate")
+    parser.add_argument("--compare", metavar="DIR", help="also measure the checkout in DIR, side by side")
+    parser.add_argument("--directory", help=argparse.SUPPRESS)  # --compare's child: measure these files
+    parser.add_argument("--json", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+
+    if args.directory:
+        figures = measure(Path(args.directory), args.files, args.repeat, args.sample)
+        print(json.dumps(figures))
+        return
 
     with tempfile.TemporaryDirectory(prefix="bench-validate-") as tmp:
         directory = Path(tmp)
         generate(directory, args.files)
         n = args.files
+        other = None
+        if args.compare:
+            env = {**os.environ, "PYTHONPATH": str(Path(args.compare).resolve() / "operator")}
+            command = [sys.executable, __file__, "--directory", tmp, "--files", str(n)]
+            command += ["--repeat", str(args.repeat), "--sample", str(args.sample)]
+            child = subprocess.run(command, env=env, capture_output=True, text=True, check=True)
+            other = json.loads(child.stdout.splitlines()[-1])
+        figures = measure(directory, n, args.repeat, args.sample)
 
-        full_best, full_cpu, findings = best_of(args.repeat, lambda: collect_findings([tmp], [], None)[0])
-        assert isinstance(findings, list)
-
-        fast_loader = inputs._Loader
-        inputs._Loader = yaml.SafeLoader
-        try:
-            py_best, py_cpu, _ = best_of(
-                max(1, args.repeat // 2), lambda: collect_findings([tmp], [], None)[0]
-            )
-        finally:
-            inputs._Loader = fast_loader
-
-        loaded = inputs.load_manifests([tmp])
-        rules_best, rules_cpu, _ = best_of(
-            args.repeat, lambda: [check_platform(item.platform, item.secrets) for item in loaded]
-        )
-
-        one_process = min(cli(tmp) for _ in range(2))
-        sample = sorted(directory.glob("*.yaml"))[: args.sample]
-        per_file_runs = [cli(str(path)) for path in sample]
-        per_file = (
-            sum(w for w, _ in per_file_runs) / len(sample) * n,
-            sum(c for _, c in per_file_runs) / len(sample) * n,
-        )
-
-    errors = sum(1 for f in findings if f.severity == "error")
     print(
-        f"validate over {n} manifests ({n} CallPlatforms + {n} Secrets, {len(findings)} findings, {errors} errors)"
+        f"validate over {n} manifests ({n} CallPlatforms + {n} Secrets, {figures['findings']} findings, "
+        f"{figures['errors']} errors)"
     )
+    if other is not None:
+        print(f"compared with {args.compare}: {other['findings']} findings, {other['errors']} errors")
+        print(f"{'measurement (CPU median)':<52} {'this':>10} {'compared':>10} {'ratio':>7}")
+        for (label, _, cpu), (_, _, other_cpu) in zip(figures["rows"], other["rows"], strict=True):  # type: ignore[call-overload]
+            print(f"{label:<52} {cpu * 1000:>8.1f}ms {other_cpu * 1000:>8.1f}ms {cpu / other_cpu:>6.2f}x")
+        print(f"{'measurement (wall best)':<52} {'this':>10} {'compared':>10} {'ratio':>7}")
+        for (label, wall, _), (_, other_wall, _) in zip(figures["rows"], other["rows"], strict=True):  # type: ignore[call-overload]
+            print(f"{label:<52} {wall * 1000:>8.1f}ms {other_wall * 1000:>8.1f}ms {wall / other_wall:>6.2f}x")
+        print()
+    rows = figures["rows"]
     print(f"{'measurement':<52} {'wall best':>10} {'CPU median':>11} {'CPU/file':>10}")
-    rows = [
-        ("in-process validate (libyaml loader + rules)", full_best, full_cpu),
-        ("in-process validate (pure-Python YAML loader)", py_best, py_cpu),
-        ("rules engine only (platforms already parsed)", rules_best, rules_cpu),
-        ("one `callplatform validate DIR` process", *one_process),
-        (f"one process per file (mean of {len(sample)}, x{n})", *per_file),
-    ]
-    for label, wall, cpu in rows:
+    for label, wall, cpu in rows:  # type: ignore[attr-defined]
         print(f"{label:<52} {wall * 1000:>8.1f}ms {cpu * 1000:>9.1f}ms {cpu / n * 1e6:>8.1f}us")
+    full_cpu, py_cpu, rules_cpu = rows[0][2], rows[1][2], rows[2][2]  # type: ignore[index]
     print()
     print(f"ratio pure-Python loader / libyaml loader (CPU):     {py_cpu / full_cpu:6.1f}x")
-    print(f"ratio one process per file / one for the dir (CPU):  {per_file[1] / one_process[1]:6.1f}x")
+    print(f"ratio one process per file / one for the dir (CPU):  {rows[4][2] / rows[3][2]:6.1f}x")  # type: ignore[index]
     print(f"share of in-process CPU spent in the rules:          {rules_cpu / full_cpu:6.1%}")
     print(f"load average during the run: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 

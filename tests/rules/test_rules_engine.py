@@ -324,3 +324,16 @@ def test_bcrypt_hashes_at_allowed_costs_pass_and_others_fail() -> None:
     for cost in (4, MIN_BCRYPT_COST - 1, MAX_BCRYPT_COST + 1):
         hashed = bcrypt.hashpw(b"pw", bcrypt.gensalt(4)).decode().replace("$04$", f"${cost:02d}$", 1)
         assert bcrypt_problem(hashed) is not None
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["changeme" * 4, "dragonmonkeyfootball", "Tr0ub4dor&3", "drowssap-summer2024", "qwertyuiop",
+     "aaaaaaaaaaaaaaaa", "abcdefgh12345678", "P@ssw0rd!", "S3cr3t-JWT-value-Wq9Xe4Rt7Yu2Io5Pa8", "é" * 20, "x"],
+)  # fmt: skip
+def test_the_merged_dictionary_estimate_is_zxcvbns_own(value: str) -> None:
+    from zxcvbn import zxcvbn
+
+    from callplatform.rules.secret_values import zxcvbn_guesses_log10
+
+    assert zxcvbn_guesses_log10(value) == pytest.approx(zxcvbn(value)["guesses_log10"], abs=1e-9)
