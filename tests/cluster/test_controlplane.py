@@ -143,3 +143,40 @@ def test_audit_log_records_writes(kube_cluster: LocalCluster, namespace: str) ->
             break
         assert time.monotonic() < deadline, "audit log has no entry for the ConfigMap create"
         time.sleep(0.2)
+
+
+def test_audit_log_counts_reads_and_writes_by_user_verb_and_resource(
+    kube_cluster: LocalCluster, namespace: str
+) -> None:
+    audit = localcluster.AuditLog(kube_cluster.audit_log)
+    start, since = audit.position(), localcluster.utc_now()
+    kube_cluster.kubectl("create", "configmap", "counted", "-n", namespace)
+    for _ in range(3):
+        kube_cluster.kubectl("get", "configmap", "counted", "-n", namespace)
+    kube_cluster.kubectl("get", "configmaps", "-n", namespace)
+
+    def ours(record: localcluster.AuditRecord) -> bool:
+        return record.namespace == namespace and record.resource == "configmaps"
+
+    deadline = time.monotonic() + 30
+    while True:
+        counted = audit.count(start=start, since=since, where=ours)
+        by_verb = {verb: n for (_, verb, _), n in counted.items()}
+        if by_verb == {"create": 1, "get": 3, "list": 1}:
+            break
+        assert time.monotonic() < deadline, f"audit counts {by_verb}"
+        time.sleep(0.2)
+    assert len({user for user, _, _ in counted}) == 1, counted
+    assert audit.count(start=start, since=localcluster.utc_now(), where=ours) == {}
+
+
+def test_service_ip_range_has_room_for_a_fleet(kube_cluster: LocalCluster, namespace: str) -> None:
+    """kwokctl's default /24 is full at the 255th Service; the /16 takes an address far beyond it."""
+    service = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": "far", "namespace": namespace},
+        "spec": {"clusterIP": "10.96.200.7", "ports": [{"port": 80}]},
+    }
+    kube_cluster.kubectl("apply", "-f", "-", input=json.dumps(service))
+    assert localcluster.LocalCluster.nodes_for_pods(1000) * localcluster.PODS_PER_NODE >= 1000

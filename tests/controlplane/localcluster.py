@@ -1,10 +1,15 @@
 """A real local Kubernetes control plane for tests and the demo.
 
-kwokctl (`--runtime binary`) runs etcd, kube-apiserver (RBAC on, audit log of
-writes), kube-controller-manager, kube-scheduler and kwok-controller from the
-binaries `build.sh` built from the official Go modules. KWOK's stages make pods
-on its simulated nodes Ready and complete the pods of Jobs, so Deployments become
-Available and Jobs Complete through the real controllers.
+kwokctl (`--runtime binary`) runs etcd, kube-apiserver (RBAC on, an audit log of
+every request, reads included), kube-controller-manager, kube-scheduler and
+kwok-controller from the binaries `build.sh` built from the official Go modules.
+KWOK's stages make pods on its simulated nodes Ready and complete the pods of Jobs,
+so Deployments become Available and Jobs Complete through the real controllers.
+
+Room for a fleet: `nodes` KWOK nodes of 110 pods each, and a /16 Service IP range
+(kwokctl's default /24 runs out at the 255th Service). `AuditLog` counts requests by
+user, verb and resource in a time window; `restart_component`/`pause_component`
+stop and start one control-plane process (fault tests).
 """
 
 from __future__ import annotations
@@ -17,6 +22,10 @@ import signal
 import subprocess
 import sys
 import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -25,6 +34,9 @@ CLUSTERS = CACHE / "clusters"
 STAGES = sorted((HERE / "stages").glob("*.yaml"))
 AUDIT_POLICY = HERE / "audit-policy.yaml"
 NODE_COUNT = 2
+PODS_PER_NODE = 110
+SERVICE_IP_RANGE = "10.96.0.0/16"
+WRITE_VERBS = frozenset({"create", "update", "patch", "delete", "deletecollection"})
 
 
 def log(message: str) -> None:
@@ -159,6 +171,8 @@ class LocalCluster:
             "--runtime", "binary",
             "--kube-authorization",
             "--kube-audit-policy", str(AUDIT_POLICY),
+            "--extra-args", f"kube-apiserver=service-cluster-ip-range={SERVICE_IP_RANGE}",
+            "--extra-args", f"kube-controller-manager=service-cluster-ip-range={SERVICE_IP_RANGE}",
             "--config", str(config),
             "--kubeconfig", str(self.kubeconfig),
             "--kube-apiserver-binary", str(b / "kube-apiserver"),
@@ -188,8 +202,8 @@ class LocalCluster:
                         "labels": {"type": "kwok", "kubernetes.io/hostname": f"kwok-node-{index}"},
                     },
                     "status": {
-                        "allocatable": {"cpu": "32", "memory": "256Gi", "pods": "110"},
-                        "capacity": {"cpu": "32", "memory": "256Gi", "pods": "110"},
+                        "allocatable": {"cpu": "32", "memory": "256Gi", "pods": str(PODS_PER_NODE)},
+                        "capacity": {"cpu": "32", "memory": "256Gi", "pods": str(PODS_PER_NODE)},
                     },
                 }
             )
@@ -207,6 +221,74 @@ class LocalCluster:
             time.sleep(0.2)
         raise TimeoutError(f"no default ServiceAccount in {namespace} after {timeout}s")
 
+    def _ready(self) -> bool:
+        try:
+            return self.kubectl("get", "--raw", "/readyz", check=False, timeout=10).returncode == 0
+        except subprocess.TimeoutExpired:
+            return False
+
+    @staticmethod
+    def nodes_for_pods(pods: int) -> int:
+        """KWOK nodes needed for `pods` pods (at least the default two)."""
+        return max(NODE_COUNT, -(-pods // PODS_PER_NODE))
+
+    @property
+    def _cluster_dir(self) -> Path:
+        return self.workdir / "kwok" / "clusters" / self.name
+
+    def component_pid(self, component: str) -> int:
+        """The process id of a control-plane component (kube-apiserver, etcd, ...) from kwokctl's pid file."""
+        return int((self._cluster_dir / "pids" / f"{component}.pid").read_text().strip())
+
+    @contextlib.contextmanager
+    def paused(self, component: str) -> Iterator[None]:
+        """SIGSTOP the component for the body of the with block, then SIGCONT (always)."""
+        pid = self.component_pid(component)
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            yield
+        finally:
+            os.kill(pid, signal.SIGCONT)
+
+    def restart_component(self, component: str, *, grace: float = 5, timeout: float = 30) -> None:
+        """Stop one component (SIGTERM, SIGKILL after `grace` seconds; grace=0 kills at once) and start
+        it again with the same command line, working directory and log; its new pid goes into
+        kwokctl's pid file, so `stop()` still tears it down. Returns once the process runs.
+
+        A terminated kube-apiserver stops listening at once but can wait minutes for open watches,
+        hence the SIGKILL after the grace period."""
+        pid = self.component_pid(component)
+        proc = Path("/proc") / str(pid)
+        command = [part.decode() for part in (proc / "cmdline").read_bytes().split(b"\0") if part]
+        cwd = os.readlink(proc / "cwd")
+        os.kill(pid, signal.SIGTERM if grace > 0 else signal.SIGKILL)
+        started_stop = time.monotonic()
+        while _pid_alive(pid) and not _is_zombie(pid):
+            waited = time.monotonic() - started_stop
+            if waited > grace:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+            if waited > grace + timeout:
+                raise TimeoutError(f"{component} (pid {pid}) still running after SIGKILL")
+            time.sleep(0.05)
+        log_file = self._cluster_dir / "logs" / f"{component}.log"
+        # Started from a shell that exits at once, like kwokctl's own components: the process is
+        # nobody's child here, so no zombie of it outlives a later stop.
+        started = subprocess.run(
+            ["sh", "-c", 'log="$1"; shift; "$@" >>"$log" 2>&1 </dev/null & echo $!', "sh", str(log_file), *command],
+            cwd=cwd, check=True, capture_output=True, text=True, start_new_session=True,
+        )  # fmt: skip
+        (self._cluster_dir / "pids" / f"{component}.pid").write_text(started.stdout.strip())
+
+    def wait_serving(self, timeout: float = 60) -> float:
+        """Wait until the API server answers /readyz; return the seconds it took."""
+        started = time.monotonic()
+        while not self._ready():
+            if time.monotonic() - started > timeout:
+                raise TimeoutError(f"API server not ready {timeout}s after a restart")
+            time.sleep(0.2)
+        return time.monotonic() - started
+
     def api_server_url(self) -> str:
         out = self.kubectl("config", "view", "--minify", "-o", "jsonpath={.clusters[0].cluster.server}")
         return out.stdout.strip()
@@ -218,6 +300,101 @@ class LocalCluster:
         with contextlib.suppress(subprocess.SubprocessError, OSError):
             self._kwokctl("delete", "cluster", check=False, timeout=120)
         shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+def _is_zombie(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except (OSError, IndexError):
+        return False
+
+
+@dataclass(frozen=True)
+class AuditRecord:
+    """One request as the API server's audit log records it (metadata only, never a body)."""
+
+    user: str
+    user_agent: str
+    verb: str
+    resource: str
+    namespace: str
+    name: str
+    code: int
+    received: datetime
+
+    @property
+    def is_write(self) -> bool:
+        return self.verb in WRITE_VERBS
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class AuditLog:
+    """Reads the cluster's audit log (every request, reads included, at Metadata level).
+
+    A request appears once (a watch logs ResponseStarted and, when it ends, ResponseComplete:
+    it is counted once, by audit ID). `position()` then `records(start=...)` reads only what
+    was logged since, so benches on a large log stay cheap.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def position(self) -> int:
+        return self.path.stat().st_size if self.path.exists() else 0
+
+    def records(
+        self, *, start: int = 0, since: datetime | None = None, until: datetime | None = None
+    ) -> Iterator[AuditRecord]:
+        if not self.path.exists():
+            return
+        seen: set[str] = set()
+        with self.path.open() as audit:
+            audit.seek(start)
+            for line in audit:
+                try:
+                    entry = json.loads(line)
+                except ValueError:  # a line being written right now
+                    continue
+                audit_id = str(entry.get("auditID", ""))
+                if audit_id in seen:
+                    continue
+                seen.add(audit_id)
+                received = datetime.fromisoformat(str(entry.get("requestReceivedTimestamp")))
+                if (since and received < since) or (until and received > until):
+                    continue
+                ref = entry.get("objectRef") or {}
+                resource = str(ref.get("resource", ""))
+                if ref.get("subresource"):
+                    resource = f"{resource}/{ref['subresource']}"
+                yield AuditRecord(
+                    user=str((entry.get("user") or {}).get("username", "")),
+                    user_agent=str(entry.get("userAgent", "")),
+                    verb=str(entry.get("verb", "")),
+                    resource=resource,
+                    namespace=str(ref.get("namespace", "")),
+                    name=str(ref.get("name", "")),
+                    code=int((entry.get("responseStatus") or {}).get("code", 0)),
+                    received=received,
+                )
+
+    def count(
+        self,
+        *,
+        start: int = 0,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        where: Callable[[AuditRecord], bool] = lambda record: True,
+    ) -> Counter[tuple[str, str, str]]:
+        """Requests by (user, verb, resource) in the window, e.g.
+        `count(since=t0, where=lambda r: r.user == "system:serviceaccount:ops:callplatform")`."""
+        return Counter(
+            (record.user, record.verb, record.resource)
+            for record in self.records(start=start, since=since, until=until)
+            if where(record)
+        )
 
 
 def reap_stale_clusters(bin_dir: Path) -> None:

@@ -21,6 +21,7 @@ REPO = Path(__file__).resolve().parents[2]
 T = TypeVar("T")
 # Audit records of requests made by the operator (our client's and kopf's user agents).
 OPERATOR_USER_AGENTS = ("callplatform-operator", "kopf/")
+WRITE_VERBS = frozenset({"create", "update", "patch", "delete", "deletecollection"})
 
 
 def free_tcp_port() -> int:
@@ -129,7 +130,8 @@ def deployment_image(cluster: Any, namespace: str, name: str) -> str | None:
 
 
 class AuditLog:
-    """Write requests the API server recorded (the cluster's audit policy logs every write)."""
+    """Write requests the API server recorded (the cluster's audit policy logs every request;
+    reads are left out here)."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -147,7 +149,7 @@ class AuditLog:
                     record = json.loads(line)
                 except ValueError:
                     continue
-                if record.get("stage") != "ResponseComplete":
+                if record.get("stage") != "ResponseComplete" or record.get("verb") not in WRITE_VERBS:
                     continue
                 agent = str(record.get("userAgent", ""))
                 ref = record.get("objectRef") or {}
