@@ -4,8 +4,10 @@ dir), then probed with the project's own probes (Binding on UDP, TCP and TLS, an
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -60,6 +62,16 @@ def _mapped(arg: str, mapping: dict[str, str]) -> str:
     return arg
 
 
+def _wait_for_udp(port: int, process: subprocess.Popen[bytes], timeout: float = 20) -> None:
+    """coturn binds its UDP listeners after the TCP ones: until a Binding over UDP is answered."""
+    deadline = time.monotonic() + timeout
+    endpoint = TurnEndpoint("127.0.0.1", port, "udp")
+    while not asyncio.run(probe_binding(endpoint, timeout=1.0)).success:
+        assert process.poll() is None, "turnserver exited"
+        assert time.monotonic() < deadline, f"no UDP Binding answer on {port} within {timeout}s"
+        time.sleep(0.05)
+
+
 @pytest.fixture
 def rendered_coturn(tmp_path: Path) -> Iterator[tuple[int, int, str]]:
     require_coturn()
@@ -95,6 +107,7 @@ def rendered_coturn(tmp_path: Path) -> Iterator[tuple[int, int, str]]:
     try:
         wait_for_tcp(port, process, log_path, "turnserver")
         wait_for_tcp(tls_port, process, log_path, "turnserver (TLS)")
+        _wait_for_udp(port, process)
         yield port, tls_port, str(pki.cert)
     finally:
         stop_process(process)
