@@ -1,0 +1,8 @@
+"""Fault tests drive `callplatform run` as a black box, with the reconciler tests' process helpers."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "reconciler"))

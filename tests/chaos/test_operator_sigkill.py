@@ -1,0 +1,84 @@
+"""SIGKILL of `callplatform run` at random moments while platforms roll out, restarting it each time.
+
+CHAOS_KILLS / CHAOS_PLATFORMS raise the counts (bench/bench_chaos.py); the test command runs small ones.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+from chaos_fleet import fleet_manifest, migration_jobs_per_version, unmigrated_deployments
+from reconciler_operator import OperatorProcess, condition_is, deployment_image, wait_for
+
+import localcluster
+
+pytestmark = pytest.mark.cluster
+
+KILLS = int(os.environ.get("CHAOS_KILLS", "5"))
+PLATFORMS = int(os.environ.get("CHAOS_PLATFORMS", "3"))
+V1 = "registry.example.com/calls-backend:1.4.2"
+V2 = "registry.example.com/calls-backend:1.5.1"
+
+
+def test_sigkill_during_rollouts_converges_with_one_migration_per_version(
+    kube_cluster: Any, crd_installed: str, tmp_path: Path
+) -> None:
+    ns = f"chaos-kill-{uuid.uuid4().hex[:6]}"
+    kube_cluster.kubectl("create", "namespace", ns)
+    kube_cluster.wait_for_default_service_account(ns)
+    names = [f"p{index}" for index in range(PLATFORMS)]
+    audit = localcluster.AuditLog(kube_cluster.audit_log)
+    start = audit.position()
+    operator = OperatorProcess(
+        kube_cluster.kubeconfig,
+        tmp_path / "operator.log",
+        "--namespace",
+        ns,
+        "--resync-seconds",
+        "2",
+        "--standalone",
+    )
+    rng = random.Random(int(os.environ.get("CHAOS_SEED", "11")))
+    violations: list[str] = []
+    try:
+        kube_cluster.kubectl("apply", "-n", ns, "-f", "-", input=fleet_manifest(names, V1))
+        for kill in range(KILLS):
+            if kill == KILLS // 2:  # a second version rolls out through the remaining kills
+                kube_cluster.kubectl("apply", "-n", ns, "-f", "-", input=fleet_manifest(names, V2))
+            # The kill moment is the fault schedule (random), not a wait for readiness.
+            until = time.monotonic() + rng.uniform(0.5, 4.0)
+            while time.monotonic() < until:
+                violations += unmigrated_deployments(kube_cluster, ns)
+            operator.stop(kill=True)
+            violations += unmigrated_deployments(kube_cluster, ns)
+            operator.start()
+        for name in names:
+            wait_for(
+                lambda name=name: condition_is(kube_cluster, ns, name, "Ready", "True")
+                and deployment_image(kube_cluster, ns, f"{name}-calls") == V2,
+                f"{name} Ready on {V2}", 240, operator,
+            )  # fmt: skip
+        violations += unmigrated_deployments(kube_cluster, ns)
+        assert violations == [], violations
+        expected = {(name, image): 1 for name in names for image in (V1, V2)}
+        jobs = migration_jobs_per_version(kube_cluster, ns)
+        # V1's migration may be skipped if V2 arrived before it started; never run twice.
+        assert all(count == 1 for count in jobs.values()), jobs
+        assert {key for key in expected if key[1] == V2} <= set(jobs), jobs
+        # Server-side apply creates with a PATCH answered 201 Created: one per Job, never a second one.
+        created = audit.count(
+            start=start,
+            where=lambda r: (
+                r.namespace == ns and r.verb in ("create", "patch") and r.resource == "jobs" and r.code == 201
+            ),
+        )
+        assert sum(created.values()) == len(jobs), created
+    finally:
+        operator.stop()
+        kube_cluster.kubectl("delete", "namespace", ns, "--wait=false", check=False)
