@@ -19,6 +19,7 @@ TURN_SERVER_READY = "TurnServerReady"  # only with spec.turn.server.managed
 MIGRATIONS_COMPLETE = "MigrationsComplete"
 DEPLOYMENT_AVAILABLE = "DeploymentAvailable"
 JITSI_HEALTHY = "JitsiHealthy"
+JITSI_DEGRADED = "JitsiDegraded"  # never gates Ready
 COTURN_HEALTHY = "CoturnHealthy"
 GATEWAY_ROUTE_READY = "GatewayRouteReady"
 SECURITY_HEADERS_SERVED = "SecurityHeadersServed"
@@ -32,6 +33,7 @@ CONDITION_ORDER = (
     MIGRATIONS_COMPLETE,
     DEPLOYMENT_AVAILABLE,
     JITSI_HEALTHY,
+    JITSI_DEGRADED,
     COTURN_HEALTHY,
     GATEWAY_ROUTE_READY,
     SECURITY_HEADERS_SERVED,

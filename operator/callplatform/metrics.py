@@ -109,6 +109,59 @@ PROBE_CERT_EXPIRY = Gauge(
     list(PROBE),
 )
 
+# --- Jitsi's own signals (from jicofo's and the videobridges' /metrics) ---
+JITSI = (*PLATFORM, "component")  # component: jicofo or jvb; never a bridge, room or URL
+JITSI_METRICS_UP = Gauge(
+    "callplatform_jitsi_metrics_up",
+    "1 if the last read of the component's /metrics (every configured videobridge, for jvb) succeeded.",
+    list(JITSI),
+)
+JITSI_BRIDGES = Gauge(
+    "callplatform_jitsi_bridges",
+    "Videobridges jicofo knows (jitsi_jicofo_bridge_selector_bridge_count).",
+    list(JITSI),
+)
+JITSI_BRIDGES_OPERATIONAL = Gauge(
+    "callplatform_jitsi_bridges_operational",
+    "Videobridges jicofo can allocate conferences on (jitsi_jicofo_bridge_selector_bridge_count_operational).",
+    list(JITSI),
+)
+JITSI_BRIDGES_IN_SHUTDOWN = Gauge(
+    "callplatform_jitsi_bridges_in_shutdown",
+    "Videobridges jicofo sees in graceful shutdown (jitsi_jicofo_bridge_selector_bridge_count_in_shutdown).",
+    list(JITSI),
+)
+JITSI_BRIDGES_DRAINING = Gauge(
+    "callplatform_jitsi_bridges_draining",
+    "Configured videobridges whose /metrics report drain mode, graceful shutdown or shutting down.",
+    list(JITSI),
+)
+JITSI_STRESS = Gauge(
+    "callplatform_jitsi_stress",
+    "The highest jitsi_jvb_stress of the configured videobridges (0 to 1; above 1 is overload).",
+    list(JITSI),
+)
+JITSI_CONFERENCES = Gauge(
+    "callplatform_jitsi_conferences",
+    "Conferences: jicofo's count, or the sum over the configured videobridges.",
+    list(JITSI),
+)
+JITSI_PARTICIPANTS = Gauge(
+    "callplatform_jitsi_participants",
+    "Participants: jicofo's current participants, or the videobridges' local endpoints summed.",
+    list(JITSI),
+)
+JITSI_METRICS: tuple[Gauge, ...] = (
+    JITSI_METRICS_UP,
+    JITSI_BRIDGES,
+    JITSI_BRIDGES_OPERATIONAL,
+    JITSI_BRIDGES_IN_SHUTDOWN,
+    JITSI_BRIDGES_DRAINING,
+    JITSI_STRESS,
+    JITSI_CONFERENCES,
+    JITSI_PARTICIPANTS,
+)
+
 # --- call lifecycle (written by callplatform.calls.db) ---------------------
 CALLS_ACTIVE = Gauge(
     "callplatform_calls_active",
@@ -194,6 +247,7 @@ PLATFORM_METRICS: tuple[MetricWrapperBase, ...] = (
     CALLS_DATABASE_ERRORS,
     CALL_EVENTS_PER_MINUTE,
     CALL_RATE_LIMIT,
+    *JITSI_METRICS,
 )
 
 BUILD_INFO.labels(version=__version__).set(1)
@@ -340,10 +394,66 @@ def record_probe(namespace: str, platform: str, result: ProbeOutcome) -> None:
         PROBE_FAILURES.labels(*labels, _reason_label(result.reason or "unknown")).inc()
     if result.cert_not_after is not None:
         PROBE_CERT_EXPIRY.labels(*labels).set(result.cert_not_after)
+    if result.component == "jitsi" and is_jitsi_metrics_probe(result.probe):
+        _jitsi_readings.record(namespace, platform, result)
+
+
+class _JitsiReadings:
+    """The last facts of each Jitsi /metrics probe of each platform, so several videobridges
+    add up to one series per platform and component."""
+
+    _DRAINING = ("drain_mode", "graceful_shutdown", "shutting_down")
+
+    def __init__(self) -> None:
+        self._last: dict[tuple[str, str], dict[str, tuple[bool, Mapping[str, float]]]] = {}
+        self._lock = threading.Lock()
+
+    def record(self, namespace: str, platform: str, result: ProbeOutcome) -> None:
+        component = "jicofo" if result.probe == "jicofo_metrics" else "jvb"
+        facts: Mapping[str, float] = getattr(result, "facts", None) or {}
+        with self._lock:
+            readings = self._last.setdefault((namespace, platform), {})
+            readings[result.probe] = (bool(facts), facts)
+            mine = [
+                reading
+                for probe, reading in readings.items()
+                if (probe == "jicofo_metrics") == (component == "jicofo")
+            ]
+        labels = (namespace, platform, component)
+        JITSI_METRICS_UP.labels(*labels).set(1 if all(ok for ok, _ in mine) else 0)
+        read = [facts for ok, facts in mine if ok]
+        if not read:
+            return
+        if component == "jicofo":
+            for gauge, fact in (
+                (JITSI_BRIDGES, "bridges"),
+                (JITSI_BRIDGES_OPERATIONAL, "bridges_operational"),
+                (JITSI_BRIDGES_IN_SHUTDOWN, "bridges_in_shutdown"),
+            ):
+                if fact in read[0]:
+                    gauge.labels(*labels).set(read[0][fact])
+        else:
+            JITSI_STRESS.labels(*labels).set(max(facts.get("stress", 0.0) for facts in read))
+            draining = sum(1 for facts in read if any(facts.get(mode, 0) > 0 for mode in self._DRAINING))
+            JITSI_BRIDGES_DRAINING.labels(*labels).set(draining)
+        JITSI_CONFERENCES.labels(*labels).set(sum(facts.get("conferences", 0.0) for facts in read))
+        JITSI_PARTICIPANTS.labels(*labels).set(sum(facts.get("participants", 0.0) for facts in read))
+
+    def forget(self, namespace: str, platform: str) -> None:
+        with self._lock:
+            self._last.pop((namespace, platform), None)
+
+
+_jitsi_readings = _JitsiReadings()
+
+
+def is_jitsi_metrics_probe(probe: str) -> bool:
+    return probe == "jicofo_metrics" or probe.startswith("jvb_metrics")
 
 
 def forget_platform(namespace: str, platform: str) -> None:
     """Remove every series of a deleted platform, call metrics included."""
+    _jitsi_readings.forget(namespace, platform)
     _conditions_by_platform.forget(namespace, platform)
     _findings_by_platform.forget(namespace, platform)
     _rate_limits_by_platform.forget(namespace, platform)

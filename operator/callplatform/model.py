@@ -48,6 +48,21 @@ class JitsiProbeSpec:
     jvb_health_url: str = ""
     jicofo_health_url: str = ""
     token_url: str = ""
+    prosody_health_url: str = ""  # prosody's mod_http_health /health; empty skips the probe
+    colibri_stats_url: str = ""  # the videobridge's /colibri/stats; empty skips the probe
+
+
+@dataclass(frozen=True, slots=True)
+class JitsiMetricsSpec:
+    """Jitsi's own /metrics, read on every probe round. Empty means not read."""
+
+    jicofo_url: str = ""
+    jvb_urls: tuple[str, ...] = ()
+    stress_threshold: float = 0.8
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.jicofo_url or self.jvb_urls)
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +71,7 @@ class JitsiSpec:
     public_host: str
     jwt: JwtSpec
     probes: JitsiProbeSpec = JitsiProbeSpec()
+    metrics: JitsiMetricsSpec = JitsiMetricsSpec()
 
 
 @dataclass(frozen=True, slots=True)
@@ -352,6 +368,15 @@ class _Reader:
             return default
         return value
 
+    def number(self, data: Mapping[str, Any], key: str, path: str, default: float) -> float:
+        value = data.get(key)
+        if value is None:
+            return default
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            self.malformed.append((f"{path}.{key}", "must be a number"))
+            return default
+        return float(value)
+
     def boolean(self, data: Mapping[str, Any], key: str, path: str, default: bool) -> bool:
         value = data.get(key)
         if value is None:
@@ -422,6 +447,7 @@ def parse_platform(manifest: Mapping[str, Any]) -> Platform:
     jitsi = r.section(spec.get("jitsi"), "spec.jitsi")
     jwt = r.section(jitsi.get("jwt"), "spec.jitsi.jwt")
     jitsi_probes = r.section(jitsi.get("probes"), "spec.jitsi.probes")
+    jitsi_metrics = r.section(jitsi.get("metrics"), "spec.jitsi.metrics")
     turn = r.section(spec.get("turn"), "spec.turn")
     creds = r.section(turn.get("credentials"), "spec.turn.credentials")
     creds_ref = r.section(creds.get("secretRef"), "spec.turn.credentials.secretRef")
@@ -476,6 +502,13 @@ def parse_platform(manifest: Mapping[str, Any]) -> Platform:
                 jvb_health_url=r.string(jitsi_probes, "jvbHealthURL", "spec.jitsi.probes"),
                 jicofo_health_url=r.string(jitsi_probes, "jicofoHealthURL", "spec.jitsi.probes"),
                 token_url=r.string(jitsi_probes, "tokenURL", "spec.jitsi.probes"),
+                prosody_health_url=r.string(jitsi_probes, "prosodyHealthURL", "spec.jitsi.probes"),
+                colibri_stats_url=r.string(jitsi_probes, "colibriStatsURL", "spec.jitsi.probes"),
+            ),
+            metrics=JitsiMetricsSpec(
+                jicofo_url=r.string(jitsi_metrics, "jicofo", "spec.jitsi.metrics"),
+                jvb_urls=r.strings(jitsi_metrics, "jvb", "spec.jitsi.metrics", ()),
+                stress_threshold=r.number(jitsi_metrics, "stressThreshold", "spec.jitsi.metrics", 0.8),
             ),
         ),
         turn=TurnSpec(

@@ -17,6 +17,7 @@ from callplatform.conditions import (
     COTURN_HEALTHY,
     DEPLOYMENT_AVAILABLE,
     FALSE,
+    JITSI_DEGRADED,
     JITSI_HEALTHY,
     MIGRATIONS_COMPLETE,
     READY,
@@ -36,6 +37,7 @@ from callplatform.gateway_status import not_installed_state, rejected_state, rou
 from callplatform.kube import Kube, KubeError, Manifest, decode_secret_data, now_rfc3339
 from callplatform.managed_coturn import pod_security_state, tls_secret_state, workload_state
 from callplatform.model import Platform, parse_platform
+from callplatform.probes.jitsi_degraded import degraded_state
 from callplatform.render import DesiredObjects, demo_seed_allowed, render_platform
 from callplatform.render.coturn_server import CoturnObjects
 from callplatform.render.labels import COMPONENT_LABEL, INSTANCE_LABEL
@@ -257,6 +259,10 @@ def event_for(transition: Transition) -> tuple[str, str] | None:
     """(type, reason) of the Event a condition transition deserves, or None for no Event."""
     if transition.status == UNKNOWN or transition.reason == BLOCKED_BY_RULES:
         return None  # blocked conditions follow from the RulesFailed Event; one Warning is enough
+    if transition.type == JITSI_DEGRADED:  # True is the bad news here
+        if transition.status == TRUE:
+            return "Warning", transition.reason
+        return ("Normal", transition.reason) if transition.previous_status == TRUE else None
     if transition.type == READY:
         if transition.status == TRUE:
             return "Normal", "Ready"
@@ -378,6 +384,9 @@ class Reconciler:
                 _condition(previous_conditions, COTURN_HEALTHY),
             ),
         ]
+        degraded = degraded_state(platform, self.health, _condition(previous_conditions, JITSI_DEGRADED))
+        if degraded is not None:  # only with spec.jitsi.metrics.jvb; never part of Ready
+            states.append(degraded)
         if platform.gateway.headers_probe_enabled:  # part of Ready only when asked for
             states.append(
                 health_state(

@@ -23,6 +23,10 @@ RUNBOOK = ROOT / "ops" / "jitsi-runbook.md"
 DASHBOARD = ROOT / "ops" / "grafana" / "callplatform.json"
 REQUIRED_ALERTS = {
     "JitsiDown",
+    "JitsiNoOperationalBridges",
+    "JitsiBridgeDraining",
+    "JitsiBridgeStressHigh",
+    "JitsiMetricsUnreadable",
     "CoturnDown",
     "TurnAuthFailing",
     "TurnCertificateExpiring",

@@ -214,6 +214,7 @@ def running_coturn(
 
 
 PROSODY_DOMAIN = "meet.probe.test"
+PROSODY_MODULES = Path(__file__).resolve().parent / "prosody_modules"
 
 
 @dataclass(frozen=True)
@@ -226,19 +227,28 @@ class Prosody:
     def bosh_url(self) -> str:
         return f"http://127.0.0.1:{self.http_port}/http-bind"
 
+    @property
+    def health_url(self) -> str:
+        return f"http://127.0.0.1:{self.http_port}/health"
+
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
 
 @contextlib.contextmanager
-def running_prosody(workdir: Path) -> Iterator[Prosody]:
-    """Debian's prosody with BOSH on a free loopback port and an anonymous virtual host."""
+def running_prosody(workdir: Path, *, health_acl: str | None = None) -> Iterator[Prosody]:
+    """Debian's prosody with BOSH on a free loopback port and an anonymous virtual host.
+
+    With `health_acl` (Lua settings such as `http_health_allow_cidr = "127.0.0.0/8"`), also
+    /health from tests/probes/prosody_modules/mod_http_health.lua (Debian does not ship it)."""
     require("prosody", "prosody")
     workdir.mkdir(parents=True, exist_ok=True)
     (workdir / "data").mkdir(exist_ok=True)
     http_port, c2s_port = free_port(), free_port()
     log_path = workdir / "prosody.log"
     conf = workdir / "prosody.cfg.lua"
+    modules = '"bosh", "disco"' + (', "http_health"' if health_acl is not None else "")
+    health = f'plugin_paths = {{ "{PROSODY_MODULES}" }}\n{health_acl}\n' if health_acl is not None else ""
     conf.write_text(
         f'pidfile = "{workdir / "prosody.pid"}"\n'
         f'data_path = "{workdir / "data"}"\n'
@@ -250,7 +260,8 @@ def running_prosody(workdir: Path) -> Iterator[Prosody]:
         f"http_ports = {{ {http_port} }}\n"
         'http_interfaces = { "127.0.0.1" }\n'
         "https_ports = { }\n"
-        'modules_enabled = { "bosh", "disco" }\n'
+        f"modules_enabled = {{ {modules} }}\n"
+        f"{health}"
         'modules_disabled = { "s2s", "posix" }\n'
         "consider_bosh_secure = true\n"
         "c2s_require_encryption = false\n"

@@ -240,9 +240,9 @@ def _explicit_targets(args: argparse.Namespace) -> list[ProbeTarget]:
             HttpCheck("bosh", f"{base}/http-bind", kind="bosh", bosh_domain=args.jitsi_domain or "")
         )
     if args.jvb_health:
-        targets.append(HttpCheck("jvb", args.jvb_health))
+        targets.append(HttpCheck("jvb", args.jvb_health, service="jvb"))
     if args.jicofo_health:
-        targets.append(HttpCheck("jicofo", args.jicofo_health))
+        targets.append(HttpCheck("jicofo", args.jicofo_health, service="jicofo"))
     return targets
 
 

@@ -10,6 +10,7 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from callplatform.probes.jitsi_degraded import DEGRADED_COMPONENT, degraded_verdict
 from callplatform.probes.result import PROBE_ORDER, ProbeResult
 
 HEALTHY_REASON = "ProbesSucceeded"
@@ -74,6 +75,21 @@ class HealthRegistry:
             components = self._health.setdefault((namespace, name), {})
             changed = not health.same_verdict(components.get(component))
             components[component] = health
+            if component == "jitsi":
+                changed |= self._update_degraded(components, results, checked_at)
+        return changed
+
+    @staticmethod
+    def _update_degraded(
+        components: dict[str, ComponentHealth], results: Sequence[ProbeResult], checked_at: float
+    ) -> bool:
+        """JitsiDegraded's verdict, kept as its own entry: `healthy` False means degraded."""
+        verdict = degraded_verdict(results)
+        if verdict is None:
+            return components.pop(DEGRADED_COMPONENT, None) is not None
+        entry = ComponentHealth(not verdict.degraded, verdict.reason, verdict.message, checked_at)
+        changed = not entry.same_verdict(components.get(DEGRADED_COMPONENT))
+        components[DEGRADED_COMPONENT] = entry
         return changed
 
     def component_health(self, namespace: str, name: str, component: str) -> ComponentHealth | None:
@@ -90,4 +106,7 @@ class HealthRegistry:
 
     def remove_component(self, namespace: str, name: str, component: str) -> None:
         with self._lock:
-            self._health.get((namespace, name), {}).pop(component, None)
+            components = self._health.get((namespace, name), {})
+            components.pop(component, None)
+            if component == "jitsi":
+                components.pop(DEGRADED_COMPONENT, None)

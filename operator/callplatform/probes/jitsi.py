@@ -7,6 +7,7 @@ fresh connection (and sees the certificate) the way a new browser would.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import re
 import secrets
@@ -21,6 +22,8 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 import jwt
 
+from callplatform.probes import jitsi_metrics
+from callplatform.probes.jitsi_settings import explain
 from callplatform.probes.result import ProbeResult, failure
 from callplatform.probes.tls import (
     TlsConfigError,
@@ -37,6 +40,7 @@ logging.getLogger("httpcore").setLevel(logging.INFO)
 
 MAX_REDIRECTS = 5
 MAX_BODY_BYTES = 64 * 1024
+MAX_METRICS_BYTES = 1024 * 1024  # a busy videobridge's /metrics is a few hundred KiB
 PROBE_ROOM = "callplatform-probe"
 BOSH_NS = "http://jabber.org/protocol/httpbind"
 USER_AGENT = "callplatform-probe/1"
@@ -70,7 +74,11 @@ def mint_probe_token(mint: JwtMint, now: float) -> str:
 
 @dataclass(frozen=True, slots=True)
 class HttpCheck:
-    """One HTTP probe. `kind` is "get" (expect 2xx) or "bosh" (open and close a BOSH session)."""
+    """One HTTP probe. `kind` is "get" (expect 2xx), "bosh" (open and close a BOSH session) or
+    "metrics" (read the Prometheus text of `service`, "jicofo" or "jvb").
+
+    `service` names the Jitsi component answering, so a failure its defaults explain gets a
+    reason naming the setting (probes/jitsi_settings.py)."""
 
     probe: str
     url: str
@@ -78,6 +86,8 @@ class HttpCheck:
     bosh_domain: str = ""
     token: JwtMint | None = None  # adds ?jwt=<probe token>
     component: str = "jitsi"
+    service: str = ""
+    stress_threshold: float = jitsi_metrics.DEFAULT_STRESS_THRESHOLD
 
 
 def redact_url(url: str) -> str:
@@ -246,6 +256,9 @@ class HttpProber:
             await client.aclose()
 
     async def probe(self, check: HttpCheck, *, tls: TlsOptions, timeout: float = 5.0) -> ProbeResult:
+        return explain(check.service, await self._probe(check, tls=tls, timeout=timeout))
+
+    async def _probe(self, check: HttpCheck, *, tls: TlsOptions, timeout: float) -> ProbeResult:
         started = time.monotonic()
         trace = _Trace()
         shown = redact_url(check.url)
@@ -260,7 +273,8 @@ class HttpProber:
                     "GET", check.url, params=params, timeout=request_timeout, extensions={"trace": trace}
                 ) as response:
                     cert = cert_not_after(peer_certificate(_ssl_object(response)))
-                    await _read_bounded(response)
+                    limit = MAX_METRICS_BYTES if check.kind == "metrics" else MAX_BODY_BYTES
+                    body = await _read_bounded(response, limit)
         except (Exception, TimeoutError) as exc:
             reason, message = _classify(exc)
             return failure(
@@ -272,7 +286,10 @@ class HttpProber:
                 target=shown,
                 phases=trace.phases,
             )
-        return self._verdict(check, tls, response, cert, started, trace, "GET")
+        verdict = self._verdict(check, tls, response, cert, started, trace, "GET")
+        if check.kind == "metrics" and verdict.success:
+            return _metrics_verdict(check, verdict, body)
+        return verdict
 
     async def _bosh(
         self,
@@ -338,6 +355,7 @@ class HttpProber:
                 target=shown,
                 phases=trace.phases,
                 cert_not_after=cert,
+                http_status=response.status_code,
             )
         now = self._clock()
         if expiring(cert, now, tls):
@@ -361,6 +379,7 @@ class HttpProber:
             cert_not_after=cert,
             message=f"{method} {shown}: HTTP {response.status_code}{hops}",
             target=shown,
+            http_status=response.status_code,
         )
 
 
@@ -372,13 +391,36 @@ def _ssl_object(response: httpx.Response) -> ssl.SSLObject | None:
     return ssl_object
 
 
-async def _read_bounded(response: httpx.Response) -> bytes:
-    body = b""
+async def _read_bounded(response: httpx.Response, limit: int = MAX_BODY_BYTES) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
     async for chunk in response.aiter_bytes():
-        body += chunk
-        if len(body) >= MAX_BODY_BYTES:
+        chunks.append(chunk)
+        size += len(chunk)
+        if size >= limit:
             break
-    return body
+    return b"".join(chunks)[:limit]
+
+
+def _metrics_verdict(check: HttpCheck, fetched: ProbeResult, body: bytes) -> ProbeResult:
+    """The fetched /metrics text read into facts; a fact that fails Jitsi fails the probe."""
+    shown = redact_url(check.url)
+    try:
+        reading = jitsi_metrics.read(
+            check.service, body.decode("utf-8", "replace"), stress_threshold=check.stress_threshold
+        )
+    except jitsi_metrics.MetricsError as exc:
+        return dataclasses.replace(
+            fetched, success=False, reason="bad_metrics", message=f"GET {shown}: {exc}"
+        )
+    return dataclasses.replace(
+        fetched,
+        success=not reading.problem,
+        reason=reading.problem,
+        message=f"GET {shown}: {reading.summary}",
+        facts=reading.facts,
+        degraded=reading.degraded,
+    )
 
 
 def classify_http_error(exc: BaseException) -> tuple[str, str]:

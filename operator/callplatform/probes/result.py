@@ -8,7 +8,7 @@ COMPONENTS = ("jitsi", "coturn", "headers")
 
 # Probe names per component, in the order a failure is reported (first failing wins).
 PROBE_ORDER: dict[str, tuple[str, ...]] = {
-    "jitsi": ("web", "bosh", "jvb", "jicofo", "jwt"),
+    "jitsi": ("web", "bosh", "prosody", "jvb", "colibri", "jicofo", "jicofo_metrics", "jvb_metrics", "jwt"),
     "coturn": ("udp", "tcp", "tls", "allocate"),
     "coturn_acl": ("acl",),
     "headers": ("root", "call", "chat"),
@@ -36,6 +36,13 @@ REASONS = (
     "header_missing",
     "header_mismatch",
     "internal_peer_allowed",
+    # Jitsi settings a probe depends on (the message names the setting: probes/jitsi_settings.py)
+    "rest_refused",
+    "rest_disabled",
+    "not_allowed",
+    # Jitsi's own metrics (probes/jitsi_metrics.py)
+    "no_operational_bridges",
+    "bad_metrics",
 )
 
 
@@ -52,6 +59,9 @@ class ProbeResult:
     cert_not_after: float | None = None
     message: str = ""
     target: str = ""  # host:port or URL without query, for humans
+    http_status: int = 0  # the HTTP status code an HTTP probe got, 0 when none
+    facts: dict[str, float] = field(default_factory=dict)  # numbers read from Jitsi's /metrics
+    degraded: str = ""  # why a component that works is degraded ("draining", "stress_high"), or ""
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -64,6 +74,7 @@ class ProbeResult:
             "certNotAfter": self.cert_not_after,
             "message": self.message,
             "target": self.target,
+            **({"facts": dict(self.facts)} if self.facts else {}),
         }
 
 
@@ -77,6 +88,7 @@ def failure(
     target: str = "",
     phases: dict[str, float] | None = None,
     cert_not_after: float | None = None,
+    http_status: int = 0,
 ) -> ProbeResult:
     assert reason in REASONS, reason
     return ProbeResult(
@@ -89,4 +101,5 @@ def failure(
         cert_not_after=cert_not_after,
         message=message,
         target=target,
+        http_status=http_status,
     )

@@ -141,6 +141,40 @@ def coturn_targets(platform: Platform, secrets: Mapping[str, Mapping[str, str]])
     return targets
 
 
+def jitsi_setting_checks(platform: Platform) -> list[HttpCheck]:
+    """Probes of endpoints a Jitsi default turns off; only when their URL is set (no derived host)."""
+    probes = platform.jitsi.probes
+    checks = []
+    if probes.prosody_health_url:
+        checks.append(HttpCheck("prosody", probes.prosody_health_url, service="prosody"))
+    if probes.colibri_stats_url:
+        checks.append(HttpCheck("colibri", probes.colibri_stats_url, service="colibri"))
+    return checks
+
+
+def jvb_metrics_probe(index: int) -> str:
+    return "jvb_metrics" if index == 0 else f"jvb_metrics_{index}"
+
+
+def jitsi_metrics_checks(platform: Platform) -> list[HttpCheck]:
+    """jicofo's and each videobridge's /metrics (spec.jitsi.metrics), read as Prometheus text."""
+    spec = platform.jitsi.metrics
+    checks = []
+    if spec.jicofo_url:
+        checks.append(HttpCheck("jicofo_metrics", spec.jicofo_url, kind="metrics", service="jicofo"))
+    for index, url in enumerate(spec.jvb_urls):
+        checks.append(
+            HttpCheck(
+                jvb_metrics_probe(index),
+                url,
+                kind="metrics",
+                service="jvb",
+                stress_threshold=spec.stress_threshold,
+            )
+        )
+    return checks
+
+
 def jitsi_targets(platform: Platform, secrets: Mapping[str, Mapping[str, str]]) -> list[ProbeTarget]:
     jitsi = platform.jitsi
     probes = jitsi.probes
@@ -153,8 +187,16 @@ def jitsi_targets(platform: Platform, secrets: Mapping[str, Mapping[str, str]]) 
         HttpCheck(
             "bosh", probes.bosh_url or f"https://{host}/http-bind", kind="bosh", bosh_domain=jitsi.domain
         ),
-        HttpCheck("jvb", probes.jvb_health_url or f"http://jvb.{namespace}.svc:8080/about/health"),
-        HttpCheck("jicofo", probes.jicofo_health_url or f"http://jicofo.{namespace}.svc:8888/about/health"),
+        HttpCheck(
+            "jvb", probes.jvb_health_url or f"http://jvb.{namespace}.svc:8080/about/health", service="jvb"
+        ),
+        HttpCheck(
+            "jicofo",
+            probes.jicofo_health_url or f"http://jicofo.{namespace}.svc:8888/about/health",
+            service="jicofo",
+        ),
+        *jitsi_setting_checks(platform),
+        *jitsi_metrics_checks(platform),
     ]
     jwt_ref = jitsi.jwt.secret_ref
     secret = _secret_value(secrets, jwt_ref)

@@ -117,6 +117,8 @@ _PROBE_URLS = (
     ("jvbHealthURL", "jvb_health_url"),
     ("jicofoHealthURL", "jicofo_health_url"),
     ("tokenURL", "token_url"),
+    ("prosodyHealthURL", "prosody_health_url"),
+    ("colibriStatsURL", "colibri_stats_url"),
 )
 
 
@@ -139,6 +141,8 @@ TEXT_FIELDS: tuple[TextField, ...] = (
         TextField(f"spec.jitsi.probes.{name}", URL, 2048, _attr(lambda p: p.jitsi.probes, attr))
         for name, attr in _PROBE_URLS
     ),
+    TextField("spec.jitsi.metrics.jicofo", URL, 2048, _one(lambda p: p.jitsi.metrics.jicofo_url)),
+    TextField("spec.jitsi.metrics.jvb[]", URL, 2048, lambda p: p.jitsi.metrics.jvb_urls),
     TextField("spec.turn.credentials.secretRef.name", DNS_SUBDOMAIN, 253, _one(lambda p: _creds(p)[0])),
     TextField("spec.turn.credentials.secretRef.usernameKey", SECRET_KEY, 253, _one(lambda p: _creds(p)[1])),
     TextField("spec.turn.credentials.secretRef.passwordKey", SECRET_KEY, 253, _one(lambda p: _creds(p)[2])),
