@@ -2,13 +2,20 @@
 status patches and Events.
 
 Every write goes through here, so "an idle pass writes nothing" is decided in one
-place: `apply` compares the desired manifest with the live object field by field
-and sends the server-side apply PATCH only when some field the operator sets differs.
+place: `apply` sends the server-side apply PATCH only when the live object says it is due.
+Two checks, either one is enough:
+- the live object's `callplatform.io/applied-hash` annotation is not the hash of the desired
+  manifest: the operator now sets a different set of fields (a field it stopped setting, such
+  as a cleared `appId` or dropped `resources.limits`, changes the hash, and server-side apply
+  removes what this field manager no longer sets);
+- some field the operator sets differs live (someone edited it: the field comparison).
 """
 
 from __future__ import annotations
 
 import base64
+import copy
+import hashlib
 import json
 import logging
 import uuid
@@ -22,6 +29,7 @@ from kubernetes import client as k8s_client
 from kubernetes import config as k8s_config
 
 FIELD_MANAGER = "callplatform-operator"
+APPLIED_HASH_ANNOTATION = "callplatform.io/applied-hash"
 USER_AGENT = "callplatform-operator"
 # (connect, read) seconds per attempt: a hung API server fails the request instead of pinning
 # the platform's reconcile forever. urllib3 retries an idempotent GET up to 3 times.
@@ -102,6 +110,39 @@ def matches(desired: Any, live: Any) -> bool:
             return all(any(matches(item, candidate) for candidate in live) for item in desired)
         return desired == live
     return bool(desired == live)
+
+
+def _hashable(desired: Mapping[str, Any]) -> dict[str, Any]:
+    """The manifest as hashed: a Secret's values become their key names only, so the annotation
+    never allows offline guessing of a secret (its values are compared field by field instead)."""
+    hashed = dict(desired)
+    if desired.get("kind") == "Secret":
+        for field in ("data", "stringData"):
+            if field in desired:
+                hashed[field] = sorted(desired[field] or {})
+    return hashed
+
+
+def applied_hash(desired: Mapping[str, Any]) -> str:
+    """The hash of the desired manifest (without its own hash annotation)."""
+    text = json.dumps(_hashable(desired), sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def stamped(desired: Mapping[str, Any]) -> Manifest:
+    """`desired` carrying the hash annotation that lets the next pass see removed fields."""
+    manifest: Manifest = copy.deepcopy(dict(desired))
+    annotations = manifest["metadata"].setdefault("annotations", {})
+    annotations.pop(APPLIED_HASH_ANNOTATION, None)
+    digest = applied_hash(manifest)
+    annotations[APPLIED_HASH_ANNOTATION] = digest
+    return manifest
+
+
+def needs_apply(stamped_desired: Mapping[str, Any], live: Mapping[str, Any] | None) -> bool:
+    """Whether `live` is missing, carries another hash (fields were added or removed), or differs
+    in a field the operator sets (the hash is one of those fields)."""
+    return live is None or not matches(stamped_desired, live)
 
 
 def decode_secret_data(secret: Mapping[str, Any]) -> dict[str, str]:
@@ -245,8 +286,10 @@ class Kube:
 
     def apply(self, desired: Manifest, live: Manifest | None) -> tuple[Manifest, bool]:
         """Server-side apply `desired` unless `live` already matches it. Returns (object, wrote)."""
-        if live is not None and matches(desired, live):
-            return live, False
+        desired = stamped(desired)
+        if not needs_apply(desired, live):
+            assert live is not None
+            return dict(live), False
         meta = desired["metadata"]
         kind = desired["kind"]
         path = resource_of(desired["apiVersion"], kind).path(meta.get("namespace"), meta["name"])

@@ -11,7 +11,7 @@ import base64
 import copy
 from typing import Any
 
-from callplatform.kube import matches
+from callplatform.kube import needs_apply, stamped
 
 Key = tuple[str, str, str]
 
@@ -76,7 +76,9 @@ class FakeKube:
         return {k: base64.b64decode(v).decode() for k, v in (secret.get("data") or {}).items()}
 
     def apply(self, desired: dict[str, Any], live: dict[str, Any] | None) -> tuple[dict[str, Any], bool]:
-        if live is not None and matches(desired, live):
+        desired = stamped(desired)
+        if not needs_apply(desired, live):
+            assert live is not None
             return live, False
         meta = desired["metadata"]
         key = (desired["kind"], meta["namespace"], meta["name"])

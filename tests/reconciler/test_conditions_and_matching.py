@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from callplatform.conditions import ConditionState, build_conditions, ready_condition, transitions
-from callplatform.kube import matches
+from callplatform.kube import APPLIED_HASH_ANNOTATION, matches, needs_apply, stamped
 
 T0, T1 = "2026-11-27T10:00:00Z", "2026-11-27T11:00:00Z"
 
@@ -96,3 +96,27 @@ def test_matches_lists() -> None:
     assert matches({"command": ["npm", "start"]}, {"command": ["npm", "start"]})
     assert not matches({"command": ["npm", "start"]}, {"command": ["npm", "start", "--x"]})
     assert not matches({"data": {"k": "v"}}, {})
+
+
+def _deployment(**container: object) -> dict[str, object]:
+    spec = {"containers": [{"name": "calls", "image": "calls:1", **container}]}
+    return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "calls"}, "spec": spec}
+
+
+def test_a_removed_field_needs_an_apply_though_the_live_object_still_matches() -> None:
+    before = stamped(_deployment(resources={"limits": {"cpu": "1"}}))
+    after = stamped(_deployment())
+    assert not needs_apply(before, before)
+    assert matches(_deployment(), before), "the field comparison alone cannot see the removal"
+    assert needs_apply(after, before)
+    assert not needs_apply(after, after)
+
+
+def test_a_secrets_applied_hash_covers_key_names_not_values() -> None:
+    def secret(value: str) -> dict[str, object]:
+        return {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"}, "data": {"k": value}}
+
+    one, other = stamped(secret("dmFsdWUx")), stamped(secret("dmFsdWUy"))
+    annotation = one["metadata"]["annotations"][APPLIED_HASH_ANNOTATION]
+    assert annotation == other["metadata"]["annotations"][APPLIED_HASH_ANNOTATION]
+    assert needs_apply(other, one), "a changed value is still seen by the field comparison"
