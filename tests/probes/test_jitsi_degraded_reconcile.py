@@ -86,6 +86,17 @@ def test_jitsi_degraded_follows_the_bridges_and_never_gates_ready() -> None:
     assert events and events[0]["type"] == "Warning"
 
 
+def test_unreadable_videobridge_metrics_leave_jitsi_healthy() -> None:
+    registry = HealthRegistry()
+    ok = [ProbeResult("jitsi", probe, True) for probe in ("web", "bosh", "jvb", "jicofo")]
+    unreadable = ProbeResult("jitsi", "jvb_metrics", False, "refused", message="connection refused")
+    registry.update(NS, "calls", "jitsi", [*ok, unreadable], 1.0)
+    jitsi = registry.component_health(NS, "calls", "jitsi")
+    degraded = registry.component_health(NS, "calls", DEGRADED_COMPONENT)
+    assert jitsi is not None and jitsi.healthy, jitsi
+    assert degraded is not None and degraded.reason == "JitsiJvbMetricsUnavailable"
+
+
 def test_no_jitsi_degraded_without_videobridge_metrics() -> None:
     kube, registry = FakeKube(), HealthRegistry()
     reconciler = Reconciler(kube, health=registry.component_health, clock=Clock())

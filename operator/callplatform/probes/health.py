@@ -10,7 +10,7 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from callplatform.probes.jitsi_degraded import DEGRADED_COMPONENT, degraded_verdict
+from callplatform.probes.jitsi_degraded import DEGRADED_COMPONENT, degraded_verdict, is_advisory
 from callplatform.probes.result import PROBE_ORDER, ProbeResult
 
 HEALTHY_REASON = "ProbesSucceeded"
@@ -51,7 +51,7 @@ def _order(component: str, probe: str) -> int:
 def summarise(component: str, results: Sequence[ProbeResult], checked_at: float) -> ComponentHealth:
     """The first failing probe (in PROBE_ORDER) decides the reason."""
     ordered = tuple(sorted(results, key=lambda r: _order(component, r.probe)))
-    failing = [r for r in ordered if not r.success]
+    failing = [r for r in ordered if not r.success and not is_advisory(r.probe)]
     if not failing:
         return ComponentHealth(True, HEALTHY_REASON, f"{len(ordered)} probes succeeded", checked_at, ordered)
     first = failing[0]

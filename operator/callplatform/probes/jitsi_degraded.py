@@ -30,6 +30,11 @@ class DegradedVerdict:
     message: str
 
 
+def is_advisory(probe: str) -> bool:
+    """A videobridge's /metrics feeds JitsiDegraded only: its failure never fails JitsiHealthy."""
+    return probe.startswith(JVB_METRICS_PREFIX)
+
+
 def jvb_results(results: Sequence[ProbeResult]) -> list[ProbeResult]:
     return [r for r in results if r.probe.startswith(JVB_METRICS_PREFIX)]
 
