@@ -21,6 +21,7 @@ from callplatform.model import parse_platform
 from callplatform.probes.credentials import StaticAuth
 from callplatform.probes.tls import TlsOptions
 from callplatform.probes.turn import TurnEndpoint, probe_allocate, probe_binding
+from callplatform.probes.turn_acl import probe_turn_acl
 from callplatform.render import render_platform
 from probes.servers import make_self_signed  # tests/ is on sys.path (its conftest)
 
@@ -138,3 +139,13 @@ async def test_allocate_on_the_rendered_command_line(rendered_coturn: tuple[int,
         TurnEndpoint("127.0.0.1", port, "udp"), StaticAuth("calls", "not-the-password-1234")
     )
     assert not wrong.success  # control: the server really checks the rendered credentials
+
+
+async def test_acl_probe_finds_every_internal_peer_refused_on_the_rendered_command_line(
+    rendered_coturn: tuple[int, int, str],
+) -> None:
+    port, _, _ = rendered_coturn
+    auth = StaticAuth(STRONG_SECRETS["TURN_USERNAME"], STRONG_SECRETS["TURN_PASSWORD"])
+    result = await probe_turn_acl(TurnEndpoint("127.0.0.1", port, "udp"), auth)
+    assert result.success, result  # every IPv4 internal peer got 403 (the relay here is IPv4 loopback only)
+    assert "internal peers refused" in result.message, result.message
