@@ -58,12 +58,14 @@ def test_sigkill_during_rollouts_converges_with_one_migration_per_version(
             operator.stop(kill=True)
             violations += unmigrated_deployments(kube_cluster, ns)
             operator.start()
+        last_kill = time.monotonic()
         for name in names:
             wait_for(
                 lambda name=name: condition_is(kube_cluster, ns, name, "Ready", "True")
                 and deployment_image(kube_cluster, ns, f"{name}-calls") == V2,
                 f"{name} Ready on {V2}", 240, operator,
             )  # fmt: skip
+        converged = time.monotonic() - last_kill
         violations += unmigrated_deployments(kube_cluster, ns)
         assert violations == [], violations
         expected = {(name, image): 1 for name in names for image in (V1, V2)}
@@ -79,6 +81,10 @@ def test_sigkill_during_rollouts_converges_with_one_migration_per_version(
             ),
         )
         assert sum(created.values()) == len(jobs), created
+        print(
+            f"chaos: {KILLS} SIGKILLs survived with {PLATFORMS} platforms, duplicate migration Jobs "
+            f"{sum(created.values()) - len(jobs)}, all Ready on {V2} {converged:.1f}s after the last restart"
+        )
     finally:
         operator.stop()
         kube_cluster.kubectl("delete", "namespace", ns, "--wait=false", check=False)
