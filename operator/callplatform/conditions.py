@@ -21,6 +21,7 @@ DEPLOYMENT_AVAILABLE = "DeploymentAvailable"
 JITSI_HEALTHY = "JitsiHealthy"
 JITSI_DEGRADED = "JitsiDegraded"  # never gates Ready
 COTURN_HEALTHY = "CoturnHealthy"
+COTURN_SECURE = "CoturnSecure"  # the ACL probe: TURN refuses internal peers
 GATEWAY_ROUTE_READY = "GatewayRouteReady"
 SECURITY_HEADERS_SERVED = "SecurityHeadersServed"
 
@@ -35,6 +36,7 @@ CONDITION_ORDER = (
     JITSI_HEALTHY,
     JITSI_DEGRADED,
     COTURN_HEALTHY,
+    COTURN_SECURE,
     GATEWAY_ROUTE_READY,
     SECURITY_HEADERS_SERVED,
 )

@@ -56,7 +56,16 @@ def health_report(
             continue
         health = registry.component_health(ns, platform_name, component)
         if health is not None:
-            platforms.append(component_health_json(ns, platform_name, health))
+            entry = component_health_json(ns, platform_name, health)
+            acl = (
+                registry.component_health(ns, platform_name, "coturn_acl") if component == "coturn" else None
+            )
+            if acl is not None:  # the ACL verdict rides along; it does not make coturn unhealthy
+                verdict = component_health_json(ns, platform_name, acl)
+                entry["acl"] = {
+                    key: value for key, value in verdict.items() if key not in ("namespace", "name")
+                }
+            platforms.append(entry)
     if (namespace or name) and not platforms:
         return 404, {"component": component, "status": "unknown", "platforms": []}
     healthy = all(p["healthy"] for p in platforms)

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from callplatform.conditions import (
     COTURN_HEALTHY,
+    COTURN_SECURE,
     DEPLOYMENT_AVAILABLE,
     FALSE,
     JITSI_DEGRADED,
@@ -387,6 +388,20 @@ class Reconciler:
         degraded = degraded_state(platform, self.health, _condition(previous_conditions, JITSI_DEGRADED))
         if degraded is not None:  # only with spec.jitsi.metrics.jvb; never part of Ready
             states.append(degraded)
+        # Not part of Ready: a relay into the cluster is a security alert (TurnRelaysToInternalPeers),
+        # while the platform still serves calls.
+        states.append(
+            replace(
+                health_state(
+                    platform,
+                    "coturn_acl",
+                    COTURN_SECURE,
+                    self.health,
+                    _condition(previous_conditions, COTURN_SECURE),
+                ),
+                gates_ready=False,
+            )
+        )
         if platform.gateway.headers_probe_enabled:  # part of Ready only when asked for
             states.append(
                 health_state(

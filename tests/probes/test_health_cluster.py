@@ -75,9 +75,24 @@ def test_coturn_health_follows_a_real_coturn(
                 input=yaml.safe_dump_all(_documents(namespace, *ports[:2])),
             )
             wait_for(lambda: coturn_condition("True"), "CoturnHealthy=True", 180, operator)
+            # The test coturn has no deny list: it refuses loopback (its default) but would relay to 10.0.0.1.
+            wait_for(
+                lambda: condition_is(kube_cluster, namespace, NAME, "CoturnSecure", "False"),
+                "CoturnSecure=False",
+                60,
+                operator,
+            )
+            secure = conditions(kube_cluster, namespace, NAME)["CoturnSecure"]
+            assert secure["reason"] == "TurnAclInternalPeerAllowed", secure
+            assert "10.0.0.1" in secure["message"] and "169.254.169.254" in secure["message"], secure
             response = httpx.get(health_url, params={"namespace": namespace, "name": NAME}, timeout=5)
             assert response.status_code == 200, response.text
-            assert response.json()["platforms"][0]["reason"] == "ProbesSucceeded"
+            platform_health = response.json()["platforms"][0]
+            assert platform_health["reason"] == "ProbesSucceeded"
+            assert (platform_health["acl"]["healthy"], platform_health["acl"]["reason"]) == (
+                False,
+                "TurnAclInternalPeerAllowed",
+            )
         stopped = time.monotonic()
         wait_for(lambda: coturn_condition("False"), "CoturnHealthy=False", 60, operator)
         elapsed = time.monotonic() - stopped

@@ -131,4 +131,4 @@ async def test_no_secret_in_health_json(served: tuple[str, HealthRegistry, Switc
     for body in (jitsi.text, coturn.text):
         assert WEAK_JWT not in body
         assert "turn-password-never-shown" not in body
-    assert {target_component(t) for t in targets.targets} == {"jitsi", "coturn"}
+    assert {target_component(t) for t in targets.targets} == {"jitsi", "coturn", "coturn_acl"}

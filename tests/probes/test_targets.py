@@ -9,6 +9,7 @@ from callplatform.probes.credentials import RestAuth, StaticAuth
 from callplatform.probes.jitsi import HttpCheck
 from callplatform.probes.targets import (
     NotRunnable,
+    TurnAclTarget,
     TurnAllocateTarget,
     TurnBindingTarget,
     build_targets,
@@ -38,7 +39,7 @@ def test_default_targets_cover_every_probe() -> None:
     targets = build_targets(platform, SECRETS)
     assert probes_of(targets) == [
         ("jitsi", "web"), ("jitsi", "bosh"), ("jitsi", "jvb"), ("jitsi", "jicofo"),
-        ("coturn", "udp"), ("coturn", "tcp"), ("coturn", "tls"), ("coturn", "allocate"),
+        ("coturn", "udp"), ("coturn", "tcp"), ("coturn", "tls"), ("coturn", "allocate"), ("coturn_acl", "acl"),
     ]  # fmt: skip
     web, bosh, jvb, jicofo = targets.targets[:4]
     assert isinstance(web, HttpCheck) and web.url == "https://meet.example.org/"
@@ -58,6 +59,7 @@ def test_default_targets_cover_every_probe() -> None:
     assert isinstance(allocate, TurnAllocateTarget) and allocate.auth == StaticAuth(
         "calls", "turn-password-value-123"
     )
+    assert targets.targets[8] == TurnAclTarget(allocate.endpoint, allocate.auth)
 
 
 def test_overridden_urls_and_token_probe() -> None:
@@ -78,7 +80,7 @@ def test_overridden_urls_and_token_probe() -> None:
 
 def test_rest_mode_uses_the_shared_secret() -> None:
     targets = build_targets(parse_platform(platform_manifest(mode="rest")), SECRETS)
-    allocate = targets.targets[-1]
+    allocate = targets.targets[-2]
     assert isinstance(allocate, TurnAllocateTarget)
     assert isinstance(allocate.auth, RestAuth) and allocate.auth.shared_secret == "shared-secret-value-123"
 

@@ -248,6 +248,20 @@ def test_health_awaiting_first_probe_keeps_the_platform_not_ready(kube: FakeKube
     assert conditions["Ready"]["status"] == "False"
 
 
+def test_the_acl_verdict_is_coturn_secure_and_does_not_gate_ready(kube: FakeKube) -> None:
+    health: dict[str, _Health | None] = {
+        "jitsi": _Health(True, "ProbesSucceeded", "All Jitsi probes passed."),
+        "coturn": _Health(True, "ProbesSucceeded", "All coturn probes passed."),
+        "coturn_acl": _Health(False, "TurnAclInternalPeerAllowed", "acl: relays to internal peers: 10.0.0.1"),
+    }
+    _monitored(kube, health)
+    conditions = _conditions(kube)
+    assert conditions["CoturnSecure"]["status"] == "False"
+    assert conditions["CoturnSecure"]["reason"] == "TurnAclInternalPeerAllowed"
+    assert "10.0.0.1" in conditions["CoturnSecure"]["message"]
+    assert conditions["Ready"]["status"] == "True"
+
+
 def test_health_verdicts_become_conditions_and_gate_ready(kube: FakeKube) -> None:
     health: dict[str, _Health | None] = {
         "jitsi": _Health(True, "ProbesSucceeded", "All Jitsi probes passed."),

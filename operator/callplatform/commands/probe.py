@@ -167,7 +167,7 @@ def _manifest_groups(paths: Sequence[str], tls: TlsOptions, timeout: float, stdi
     for item in loaded:
         platform = item.platform
         label = f"{platform.namespace}/{platform.name}" if platform.namespace else platform.name
-        targets = build_targets(platform, item.secrets, tls=tls, timeout_seconds=timeout)
+        targets = build_targets(platform, item.secrets, tls=tls, timeout_seconds=timeout, turn_acl=False)
         groups.append(_Group(label, targets, platform))
     return groups
 

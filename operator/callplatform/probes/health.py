@@ -14,7 +14,7 @@ from callplatform.probes.jitsi_degraded import DEGRADED_COMPONENT, degraded_verd
 from callplatform.probes.result import PROBE_ORDER, ProbeResult
 
 HEALTHY_REASON = "ProbesSucceeded"
-_COMPONENT_PREFIX = {"coturn": "Turn", "jitsi": "Jitsi"}
+_COMPONENT_PREFIX = {"coturn": "Turn", "coturn_acl": "Turn", "jitsi": "Jitsi"}
 
 
 def camel(text: str) -> str:

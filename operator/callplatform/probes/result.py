@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-COMPONENTS = ("jitsi", "coturn", "headers")
+COMPONENTS = ("jitsi", "coturn", "headers", "coturn_acl")
 
 # Probe names per component, in the order a failure is reported (first failing wins).
 PROBE_ORDER: dict[str, tuple[str, ...]] = {

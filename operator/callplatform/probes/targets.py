@@ -230,15 +230,20 @@ def build_targets(
     *,
     tls: TlsOptions | None = None,
     timeout_seconds: float = DEFAULT_PROBE_TIMEOUT_SECONDS,
+    turn_acl: bool = True,
 ) -> ProbeTargets:
     """Every probe of a platform. `secrets` maps Secret name -> key -> decoded value.
 
+    The operator always runs the TURN ACL probe (CoturnSecure); the CLI only with --turn-acl.
+
     Without `tls`, the operator-wide settings from the environment apply (`tls_from_environment`).
     """
+    coturn = tuple(coturn_targets(platform, secrets))
     return ProbeTargets(
         targets=(
             *jitsi_targets(platform, secrets),
-            *coturn_targets(platform, secrets),
+            *coturn,
+            *(acl_targets(coturn) if turn_acl else ()),
             *headers_targets(platform),
         ),
         tls=tls if tls is not None else tls_from_environment(),
