@@ -164,7 +164,19 @@ class Operator:
             else:
                 self._in_loop(self.collector.remove, namespace, name)
 
+    def on_platform_event(self, namespace: str, name: str) -> None:
+        """Any CallPlatform watch event, DELETED included, only asks for a pass.
+
+        The pass that finds the platform gone is the one place that forgets it. Forgetting here
+        instead would race a pass already in flight, which would register the platform again
+        (Secret index, probes, call metrics, its condition series) after the forgetting. The
+        queue never runs two passes of one platform at once, so the pass asked for here runs
+        after any in-flight one and has the last word.
+        """
+        self.queue.request((namespace, name))
+
     def _forget(self, namespace: str, name: str) -> None:
+        """Called by the pass that found the platform gone (Hooks.on_gone), nowhere else."""
         with self._index_lock:
             self._secret_index.pop((namespace, name), None)
         metrics.forget_platform(namespace, name)
@@ -276,12 +288,7 @@ class Operator:
 
         @kopf.on.event(GROUP, VERSION, PLURAL, registry=registry)
         def platform_event(**kwargs: Any) -> None:
-            namespace, name = str(kwargs["namespace"]), str(kwargs["name"])
-            if kwargs["type"] == "DELETED":
-                self.queue.forget((namespace, name))
-                self._forget(namespace, name)
-            else:
-                self.queue.request((namespace, name))
+            self.on_platform_event(str(kwargs["namespace"]), str(kwargs["name"]))
 
         @kopf.on.event("", "v1", "secrets", registry=registry)
         def secret_event(**kwargs: Any) -> None:

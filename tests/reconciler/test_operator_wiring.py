@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 from reconciler_fake_kube import FakeKube
 from reconciler_platforms import STRONG_SECRETS, platform_manifest, secret_manifest
 
+from callplatform import handlers
+from callplatform.exposition import render_latest
 from callplatform.handlers import Operator, OperatorOptions
 from callplatform.probes.result import ProbeResult
 
@@ -66,3 +71,50 @@ def test_platforms_are_found_by_the_secrets_they_reference(operator: tuple[Opera
     _wait(lambda: op.platforms_referencing(NS, "calls-secrets") == [(NS, "calls")], "the Secret index")
     assert op.platforms_referencing(NS, "other") == []
     assert op.platforms_referencing("elsewhere", "calls-secrets") == []
+
+
+def test_a_platform_deleted_while_its_pass_is_in_flight_is_forgotten_by_the_next_pass(
+    operator: tuple[Operator, FakeKube], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    op, kube = operator
+    # Only the pass the DELETED event asks for may notice: no converging recheck.
+    monkeypatch.setattr(handlers, "CONVERGING_RECHECK_SECONDS", 3600.0)
+    entered, release = threading.Event(), threading.Event()
+    patch_status = kube.patch_status
+
+    def held_patch_status(namespace: str, name: str, status: dict[str, Any]) -> None:
+        patch_status(namespace, name, status)
+        if not entered.is_set():
+            entered.set()
+            assert release.wait(10)
+
+    kube.patch_status = held_patch_status  # type: ignore[method-assign]
+    finished: list[bool] = []  # one entry per pass that ran to its end, with whether it found the platform
+    reconcile = op.reconciler.reconcile
+
+    def counted_reconcile(namespace: str, name: str) -> Any:
+        result = reconcile(namespace, name)
+        finished.append(result.found)
+        return result
+
+    op.reconciler.reconcile = counted_reconcile  # type: ignore[method-assign]
+    kube.put(secret_manifest(STRONG_SECRETS, namespace=NS))
+    kube.put(platform_manifest(namespace=NS))
+    op.on_platform_event(NS, "calls")
+    assert entered.wait(10)
+    del kube.objects[("CallPlatform", NS, "calls")]
+    op.on_platform_event(NS, "calls")  # DELETED, while the first pass is still in flight
+    release.set()
+
+    def forgotten() -> bool:
+        text = render_latest().decode()
+        series = [
+            s
+            for family in text_string_to_metric_families(text)
+            for s in family.samples
+            if s.labels.get("namespace") == NS and s.labels.get("platform") == "calls"
+        ]
+        return not series and not op.platforms_referencing(NS, "calls-secrets")
+
+    _wait(lambda: finished == [True, False], "the in-flight pass, then one that finds the platform gone")
+    assert forgotten(), "the in-flight pass registered the deleted platform again"
