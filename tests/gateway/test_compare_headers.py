@@ -88,3 +88,13 @@ def test_probe_urls_default_to_the_hostname_and_can_be_overridden() -> None:
     off = gateway_platform(gateway={"hostname": "a.test", "headersProbe": {"enabled": False}})
     assert headers_targets(off) == []
     assert headers_targets(parse_platform({"spec": {}})) == []
+
+
+def test_build_targets_schedule_the_headers_component() -> None:
+    """The scheduler probes per component, so `headers` gets its own registry entry and condition."""
+    from callplatform.probes.targets import build_targets
+
+    targets = build_targets(gateway_platform(), {})
+    assert "headers" in targets.components()
+    without = build_targets(gateway_platform(gateway={}), {})
+    assert "headers" not in without.components()
