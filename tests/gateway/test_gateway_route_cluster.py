@@ -101,7 +101,9 @@ def test_route_is_accepted_and_carries_the_csp_cli_headers(
     )
     served = route_headers(live)
     path = tmp_path / "platform.yaml"
-    path.write_text(json.dumps(manifest))
+    # The Secret too: `csp` refuses to print headers for a platform that breaks a rule (CP010).
+    secret = secret_manifest(STRONG_SECRETS, namespace=namespace)
+    path.write_text(json.dumps(secret) + "\n---\n" + json.dumps(manifest))
     for scope in SCOPES:
         assert main(["csp", "--allow-missing-secrets", str(path), "--all-headers", "--scope", scope]) == 0
         printed = dict(line.split(": ", 1) for line in capsys.readouterr().out.splitlines())
