@@ -30,7 +30,13 @@ def kubectl_json(cluster: Any, *args: str) -> dict[str, Any]:
 
 
 def unmigrated_deployments(cluster: Any, namespace: str) -> list[str]:
-    """Deployments whose image has no Complete migration Job: each one is a violation."""
+    """Deployments whose image has no Complete migration Job: each one is a violation.
+
+    Deployments are read before Jobs: a Job's Complete never reverts, so a Job still incomplete at the
+    second read was incomplete when the Deployment was seen. Read the other way round, a Job finishing
+    and the operator rolling the Deployment between the two reads looks like a violation.
+    """
+    deployments = kubectl_json(cluster, "deployments", "-n", namespace).get("items", [])
     migrated = set()
     for job in kubectl_json(cluster, "jobs", "-n", namespace, "-l", MIGRATION).get("items", []):
         done = any(
@@ -41,7 +47,7 @@ def unmigrated_deployments(cluster: Any, namespace: str) -> list[str]:
             instance = job["metadata"]["labels"].get("app.kubernetes.io/instance", "")
             migrated.add((instance, job["spec"]["template"]["spec"]["containers"][0]["image"]))
     bad = []
-    for deployment in kubectl_json(cluster, "deployments", "-n", namespace).get("items", []):
+    for deployment in deployments:
         instance = deployment["metadata"].get("labels", {}).get("app.kubernetes.io/instance", "")
         image = deployment["spec"]["template"]["spec"]["containers"][0]["image"]
         if (instance, image) not in migrated:
