@@ -132,7 +132,8 @@ def test_one_of_two_operators_reconciles_and_the_other_takes_over(
             lambda: deployment_replicas(kube_cluster, namespace) == [3],
             60,
         )
-        assert WRITE_LINE.search(second.log())
+        # The "applied" line is logged after the API call returns, so it can trail the Deployment.
+        wait_for("replica-b to log its write", lambda: WRITE_LINE.search(second.log()) is not None, 10)
 
         # A clean exit hands over at once, to a replica started meanwhile.
         third = start("replica-c")
