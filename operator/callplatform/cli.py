@@ -7,6 +7,10 @@ import importlib
 import sys
 from collections.abc import Sequence
 
+from callplatform.commands.errors import UsageError
+
+__all__ = ["COMMANDS", "UsageError", "build_parser", "main"]
+
 # Each module defines `add_parser(subparsers)` and `run(args) -> int`; imported
 # lazily so `callplatform validate` never pays for kopf or the Kubernetes client.
 COMMANDS = {
@@ -16,10 +20,6 @@ COMMANDS = {
     "probe": "Probe Jitsi and coturn once, the way the operator's health monitor does.",
     "csp": "Print the Content-Security-Policy the operator serves for a platform.",
 }
-
-
-class UsageError(Exception):
-    """Bad arguments or unreadable input: exit code 2, message without traceback."""
 
 
 def build_parser() -> argparse.ArgumentParser:

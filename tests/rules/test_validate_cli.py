@@ -130,6 +130,39 @@ def test_console_script_never_prints_a_traceback(write_file: WriteFile) -> None:
         assert result.stderr.count("\n") == 1
 
 
+ENTRY_POINTS = {
+    "console script": [str(Path(sys.executable).with_name("callplatform"))],
+    "python -m callplatform.cli": [sys.executable, "-m", "callplatform.cli"],
+}
+
+
+@pytest.mark.parametrize("entry_point", sorted(ENTRY_POINTS))
+@pytest.mark.parametrize("command", ["validate", "csp", "render"])
+def test_input_errors_exit_2_without_a_traceback_through_every_entry_point(
+    write_file: WriteFile, entry_point: str, command: str
+) -> None:
+    """Each entry point runs main() from its own module object; the error type must be the same."""
+    duplicate = write_file("dup.yaml", "kind: CallPlatform\nkind: Secret\n")
+    cases: list[tuple[list[str], bytes, str]] = [
+        ([str(duplicate.parent / "missing.yaml")], b"", "missing.yaml: cannot be read"),
+        ([str(duplicate)], b"", ":2: duplicate mapping key (first at line 1)"),
+        (["-"], b"kind: \xff\n", "<stdin>:1: is not UTF-8 text"),
+    ]
+    for argv, stdin, expected in cases:
+        result = subprocess.run(
+            [*ENTRY_POINTS[entry_point], command, *argv],
+            input=stdin,
+            capture_output=True,
+            cwd=ROOT,
+            check=False,
+        )
+        stderr = result.stderr.decode()
+        assert result.returncode == 2, stderr
+        assert result.stdout == b""
+        assert stderr.startswith(f"callplatform {command}: ") and expected in stderr
+        assert "Traceback" not in stderr and stderr.count("\n") == 1
+
+
 def test_allow_missing_secrets_checks_the_spec_and_the_secrets_present(
     capsys: pytest.CaptureFixture[str], write_file: WriteFile
 ) -> None:

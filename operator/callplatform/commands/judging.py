@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import TextIO
 
-from callplatform.cli import UsageError
+from callplatform.commands.errors import UsageError
 from callplatform.findings import Finding, count_by_severity
 from callplatform.inputs import InputError, LoadedPlatform, load_manifests
 from callplatform.model import Platform

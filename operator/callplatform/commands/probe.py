@@ -24,7 +24,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TextIO
 
-from callplatform.cli import UsageError
+from callplatform.commands.errors import UsageError
 from callplatform.inputs import InputError, load_manifests
 from callplatform.model import Platform
 from callplatform.probes.credentials import RestAuth, StaticAuth, TurnAuth

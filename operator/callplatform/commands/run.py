@@ -13,7 +13,7 @@ import asyncio
 import logging
 
 from callplatform import leadership
-from callplatform.cli import UsageError
+from callplatform.commands.errors import UsageError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -11,7 +11,7 @@ import sys
 from collections.abc import Sequence
 from typing import TextIO
 
-from callplatform.cli import UsageError
+from callplatform.commands.errors import UsageError
 from callplatform.commands.judging import (
     add_judging_arguments,
     all_findings,
