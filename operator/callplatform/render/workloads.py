@@ -14,8 +14,6 @@ from collections.abc import Callable, Mapping
 from decimal import ROUND_CEILING, Decimal, InvalidOperation
 from typing import Any, cast
 
-from kubernetes.utils import parse_quantity
-
 from callplatform.model import Platform, SecretKeyRef
 from callplatform.render.labels import common_labels, metadata, object_name, selector_labels, short_hash
 from callplatform.render.secrets import SecretValues, effective_ref
@@ -42,7 +40,14 @@ def _plain_env(name: str, value: str) -> dict[str, Any]:
 _DECIMAL_SUFFIXES = {-9: "n", -6: "u", -3: "m", 0: "", 3: "k", 6: "M", 9: "G", 12: "T", 15: "P", 18: "E"}
 _BINARY_SUFFIXES = ("", "Ki", "Mi", "Gi", "Ti", "Pi", "Ei")
 _MILLI = Decimal("1e-3")
-_parse_quantity = cast(Callable[[str], Decimal], parse_quantity)
+
+
+def _parse_quantity(text: str) -> Decimal:
+    # Imported here: the Kubernetes client takes most of a second to import, and `validate`
+    # (which imports this package for its Secret helpers) never parses a quantity.
+    from kubernetes.utils import parse_quantity
+
+    return cast(Callable[[str], Decimal], parse_quantity)(text)
 
 
 def canonical_quantity(raw: Any) -> Any:
