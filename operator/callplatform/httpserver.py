@@ -40,6 +40,7 @@ def component_health_json(namespace: str, name: str, health: ComponentHealth) ->
                 "certNotAfter": r.cert_not_after,
                 "message": r.message,
                 "target": r.target,
+                **({"facts": dict(r.facts)} if r.facts else {}),  # the relay probe's RTT and loss
             }
             for r in health.probes
         ],

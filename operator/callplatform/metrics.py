@@ -109,6 +109,20 @@ PROBE_CERT_EXPIRY = Gauge(
     list(PROBE),
 )
 
+# --- the TURN relay data path (probe "relay": two allocations echo packets through the relay) ---
+TURN_RELAY_RTT = Gauge(
+    "callplatform_turn_relay_rtt_seconds",
+    "Median round trip of the last relay probe's packets (allocation A to B and back: two relay hops); "
+    "absent when none came back.",
+    list(PLATFORM),
+)
+TURN_RELAY_LOSS = Gauge(
+    "callplatform_turn_relay_loss_ratio",
+    "Share of the last relay probe's packets that did not come back (0 to 1); absent when the probe "
+    'failed before sending (see callplatform_probe_success{probe="relay"}).',
+    list(PLATFORM),
+)
+
 # --- Jitsi's own signals (from jicofo's and the videobridges' /metrics) ---
 JITSI = (*PLATFORM, "component")  # component: jicofo or jvb; never a bridge, room or URL
 JITSI_METRICS_UP = Gauge(
@@ -247,6 +261,8 @@ PLATFORM_METRICS: tuple[MetricWrapperBase, ...] = (
     CALLS_DATABASE_ERRORS,
     CALL_EVENTS_PER_MINUTE,
     CALL_RATE_LIMIT,
+    TURN_RELAY_RTT,
+    TURN_RELAY_LOSS,
     *JITSI_METRICS,
 )
 
@@ -396,6 +412,17 @@ def record_probe(namespace: str, platform: str, result: ProbeOutcome) -> None:
         PROBE_CERT_EXPIRY.labels(*labels).set(result.cert_not_after)
     if result.component == "jitsi" and is_jitsi_metrics_probe(result.probe):
         _jitsi_readings.record(namespace, platform, result)
+    if result.component == "coturn" and result.probe == "relay":
+        _record_relay(namespace, platform, getattr(result, "facts", None) or {})
+
+
+def _record_relay(namespace: str, platform: str, facts: Mapping[str, float]) -> None:
+    """The last round's figures, or no series: a stale figure would look like a working relay."""
+    for gauge, fact in ((TURN_RELAY_RTT, "rtt_p50_seconds"), (TURN_RELAY_LOSS, "loss_ratio")):
+        if fact in facts:
+            gauge.labels(namespace, platform).set(facts[fact])
+        else:
+            gauge.remove(namespace, platform)
 
 
 class _JitsiReadings:

@@ -230,3 +230,26 @@ def test_record_probe_accepts_the_health_monitors_probe_result() -> None:
     assert value("callplatform_probe_failures_total", reason="tls_error", **labels) == 1
     assert value("callplatform_probe_certificate_expiry_timestamp_seconds", **labels) == 1.9e9
     assert "t:5349" not in scrape()
+
+
+def test_relay_probe_sets_rtt_and_loss_and_clears_what_it_did_not_measure() -> None:
+    from dataclasses import replace
+
+    from callplatform.probes.result import ProbeResult, failure
+
+    ns, name = platform()
+    facts = {"loss_ratio": 0.2, "rtt_p50_seconds": 0.0012, "packets_sent": 5.0, "packets_received": 4.0}
+    metrics.record_probe(ns, name, ProbeResult("coturn", "relay", True, facts=facts))
+    assert value("callplatform_turn_relay_rtt_seconds", namespace=ns, platform=name) == 0.0012
+    assert value("callplatform_turn_relay_loss_ratio", namespace=ns, platform=name) == 0.2
+    lost = replace(failure("coturn", "relay", "packets_lost", "0 of 5 came back"), facts={"loss_ratio": 1.0})
+    metrics.record_probe(ns, name, lost)
+    assert (
+        value("callplatform_turn_relay_rtt_seconds", namespace=ns, platform=name) is None
+    )  # no packet: no RTT
+    assert value("callplatform_turn_relay_loss_ratio", namespace=ns, platform=name) == 1.0
+    metrics.record_probe(ns, name, failure("coturn", "relay", "forbidden", "403 before sending"))
+    assert value("callplatform_turn_relay_loss_ratio", namespace=ns, platform=name) is None  # not measured
+    metrics.record_probe(ns, name, ProbeResult("coturn", "relay", True, facts=facts))
+    metrics.forget_platform(ns, name)
+    assert value("callplatform_turn_relay_rtt_seconds", namespace=ns, platform=name) is None

@@ -29,6 +29,10 @@ REQUIRED_ALERTS = {
     "JitsiMetricsUnreadable",
     "CoturnDown",
     "TurnAuthFailing",
+    "TurnAllocationFailing",
+    "TurnRelaysToInternalPeers",
+    "TurnRelayBroken",
+    "TurnRelayPacketLoss",
     "TurnCertificateExpiring",
     "JitsiCertificateExpiring",
     "PlatformNotReady",
@@ -204,3 +208,25 @@ def test_docs_list_every_alert() -> None:
     docs = (ROOT / "docs" / "metrics.md").read_text()
     for rule in alerts():
         assert f"| `{rule['alert']}` | {rule['labels']['severity']} | {rule['for']} |" in docs, rule["alert"]
+
+
+# Issue 12's alerts (what is in force) each need a panel that shows what they fire on.
+ALERT_PANEL_QUERIES = {
+    "SecurityHeadersNotServed": 'component="headers"',
+    "CallRateLimitExceeded": "callplatform_call_rate_limit_per_minute",
+    "TurnRelaysToInternalPeers": 'component="coturn_acl", probe="acl"',
+    "TurnRelayBroken": "callplatform_turn_relay_rtt_seconds",
+    "TurnRelayPacketLoss": "callplatform_turn_relay_loss_ratio",
+}
+
+
+@pytest.mark.parametrize("alert", sorted(ALERT_PANEL_QUERIES))
+def test_in_force_alerts_have_a_dashboard_panel(alert: str) -> None:
+    assert alert in {rule["alert"] for rule in alerts()}
+    dashboard = json.loads(DASHBOARD.read_text())
+    titles = [
+        panel["title"]
+        for panel in dashboard["panels"]
+        if any(ALERT_PANEL_QUERIES[alert] in target["expr"] for target in panel.get("targets", []))
+    ]
+    assert titles, f"no dashboard panel queries {ALERT_PANEL_QUERIES[alert]} for {alert}"

@@ -156,7 +156,11 @@ def coturn_config(
     *,
     user: tuple[str, str] = (STATIC_USER, STATIC_PASSWORD),
     realm: str = REALM,
+    loopback_peers: bool = False,
 ) -> str:
+    """A test coturn on loopback. `loopback_peers` lets it relay to 127.0.0.1 (its relay address, so
+    the relay probe's two allocations can reach each other); it has no deny list either way."""
+    loopback = "allow-loopback-peers\n" if loopback_peers else ""
     auth = (
         f"use-auth-secret\nstatic-auth-secret={SHARED_SECRET}\n"
         if mode == "rest"
@@ -176,6 +180,7 @@ def coturn_config(
         "no-dtls\n"
         f"cli-ip=127.0.0.1\ncli-port={cli_port}\ncli-password=probe-cli\n"
         "no-multicast-peers\n"
+        f"{loopback}"
         "simple-log\nverbose\n"
         f"pidfile={workdir / 'turnserver.pid'}\n"
     )
@@ -191,6 +196,7 @@ def running_coturn(
     relay_ports: int = 40,
     user: tuple[str, str] = (STATIC_USER, STATIC_PASSWORD),
     realm: str = REALM,
+    loopback_peers: bool = False,
 ) -> Iterator[Coturn]:
     require("turnserver", "coturn")
     workdir.mkdir(parents=True, exist_ok=True)
@@ -199,7 +205,18 @@ def running_coturn(
     conf = workdir / "turnserver.conf"
     relay = free_port_range(relay_ports)
     conf.write_text(
-        coturn_config(mode, port, tls_port, cli_port, relay, tls, workdir, user=user, realm=realm)
+        coturn_config(
+            mode,
+            port,
+            tls_port,
+            cli_port,
+            relay,
+            tls,
+            workdir,
+            user=user,
+            realm=realm,
+            loopback_peers=loopback_peers,
+        )
     )
     log_path = workdir / "turnserver.log"
     with log_path.open("ab") as log_file:

@@ -65,7 +65,8 @@ def test_coturn_health_follows_a_real_coturn(
         return condition_is(kube_cluster, namespace, NAME, "CoturnHealthy", status)
 
     try:
-        with running_coturn(tmp_path / "coturn-1", "static", ports=ports, tls=tls_files):
+        # loopback_peers: the relay probe's two allocations on 127.0.0.1 must reach each other.
+        with running_coturn(tmp_path / "coturn-1", "static", ports=ports, tls=tls_files, loopback_peers=True):
             kube_cluster.kubectl(
                 "apply",
                 "-n",
@@ -75,7 +76,7 @@ def test_coturn_health_follows_a_real_coturn(
                 input=yaml.safe_dump_all(_documents(namespace, *ports[:2])),
             )
             wait_for(lambda: coturn_condition("True"), "CoturnHealthy=True", 180, operator)
-            # The test coturn has no deny list: it refuses loopback (its default) but would relay to 10.0.0.1.
+            # The test coturn has no deny list and allows loopback: the ACL probe catches 127.0.0.1 and 10.0.0.1.
             wait_for(
                 lambda: condition_is(kube_cluster, namespace, NAME, "CoturnSecure", "False"),
                 "CoturnSecure=False",
@@ -89,6 +90,8 @@ def test_coturn_health_follows_a_real_coturn(
             assert response.status_code == 200, response.text
             platform_health = response.json()["platforms"][0]
             assert platform_health["reason"] == "ProbesSucceeded"
+            (relay,) = [p for p in platform_health["probes"] if p["probe"] == "relay"]
+            assert relay["success"] and relay["facts"]["loss_ratio"] == 0.0, relay
             assert (platform_health["acl"]["healthy"], platform_health["acl"]["reason"]) == (
                 False,
                 "TurnAclInternalPeerAllowed",
@@ -103,7 +106,7 @@ def test_coturn_health_follows_a_real_coturn(
         response = httpx.get(health_url, timeout=5)
         assert response.status_code == 503
         assert STATIC_PASSWORD not in response.text
-        with running_coturn(tmp_path / "coturn-2", "static", ports=ports, tls=tls_files):
+        with running_coturn(tmp_path / "coturn-2", "static", ports=ports, tls=tls_files, loopback_peers=True):
             wait_for(lambda: coturn_condition("True"), "CoturnHealthy=True again", 60, operator)
             assert httpx.get(health_url, params={"namespace": namespace}, timeout=5).status_code == 200
         assert STATIC_PASSWORD not in operator.log()

@@ -20,6 +20,7 @@ from .servers import (
     Coturn,
     Prosody,
     free_port,
+    running_coturn,
     running_health_server,
     running_prosody,
 )
@@ -195,3 +196,41 @@ def test_turn_acl_names_the_internal_peers_a_server_relays_to(
 def test_turn_acl_without_credentials_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["probe", "--turn", "turn:127.0.0.1:3478", "--turn-acl"]) == 2
     assert "--turn-acl needs TURN credentials" in capsys.readouterr().err
+
+
+@pytest.mark.coturn
+def test_turn_relay_reports_round_trip_and_loss(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    password_file = write(tmp_path / "password", STATIC_PASSWORD)
+    with running_coturn(tmp_path / "coturn", "static", loopback_peers=True) as coturn:
+        code = main([
+            "probe", "--turn", f"turn:127.0.0.1:{coturn.port}", "--turn-relay", "--format", "json",
+            "--turn-user", STATIC_USER, "--turn-password-file", password_file,
+        ])  # fmt: skip
+    out = capsys.readouterr().out
+    assert code == 0, out
+    (relay,) = [r for r in json.loads(out)["results"] if r["probe"] == "relay"]
+    assert (relay["component"], relay["success"]) == ("coturn", True), relay
+    assert relay["facts"]["loss_ratio"] == 0.0 and relay["facts"]["rtt_p50_seconds"] > 0
+    assert "5 of 5 packets relayed and echoed" in relay["message"]
+    assert STATIC_PASSWORD not in out
+
+
+@pytest.mark.coturn
+def test_turn_relay_refused_exits_1_naming_the_address(
+    coturn_static: Coturn, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """coturn's default refuses loopback peers, and its relay address here is 127.0.0.1."""
+    password_file = write(tmp_path / "password", STATIC_PASSWORD)
+    code = main([
+        "probe", "--turn", f"turn:127.0.0.1:{coturn_static.port}", "--turn-relay",
+        "--turn-user", STATIC_USER, "--turn-password-file", password_file,
+    ])  # fmt: skip
+    out = capsys.readouterr().out
+    assert code == 1, out
+    (line,) = [row for row in out.splitlines() if "  relay  " in row]
+    assert "FAIL" in line and "forbidden" in line and "relayed address 127.0.0.1 (403" in line
+
+
+def test_turn_relay_without_credentials_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["probe", "--turn", "turn:127.0.0.1:3478", "--turn-relay"]) == 2
+    assert "--turn-relay needs TURN credentials (explicit has no UDP Allocate" in capsys.readouterr().err

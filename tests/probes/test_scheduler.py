@@ -91,13 +91,17 @@ async def test_coturn_down_and_up_flips_health_within_two_intervals(tmp_path: Pa
 
     await scheduler.start()
     try:
-        with running_coturn(tmp_path / "c1", "static", ports=ports, tls=tls_files):
+        # loopback_peers: the relay probe's two allocations on 127.0.0.1 must reach each other.
+        with running_coturn(tmp_path / "c1", "static", ports=ports, tls=tls_files, loopback_peers=True):
             scheduler.upsert("calls", "probed", targets, interval)
             await eventually(lambda: coturn_healthy() is True, 10, "CoturnHealthy=True")
             async with httpx.AsyncClient() as client:
                 response = await client.get(url)
             assert response.status_code == 200
             assert response.json()["platforms"][0]["reason"] == "ProbesSucceeded"
+            (relay,) = [p for p in response.json()["platforms"][0]["probes"] if p["probe"] == "relay"]
+            assert relay["success"] and relay["facts"]["loss_ratio"] == 0.0, relay
+            assert relay["facts"]["rtt_p50_seconds"] > 0
         stopped = time.monotonic()
         await eventually(lambda: coturn_healthy() is False, 2 * interval + 2, "CoturnHealthy=False")
         assert time.monotonic() - stopped <= 2 * interval + 0.5 + 0.5
@@ -110,7 +114,7 @@ async def test_coturn_down_and_up_flips_health_within_two_intervals(tmp_path: Pa
         assert body["status"] == "unhealthy" and body["platforms"][0]["healthy"] is False
         assert STATIC_PASSWORD not in response.text
         assert scheduler.is_alive()
-        with running_coturn(tmp_path / "c2", "static", ports=ports, tls=tls_files):
+        with running_coturn(tmp_path / "c2", "static", ports=ports, tls=tls_files, loopback_peers=True):
             await eventually(lambda: coturn_healthy() is True, 2 * interval + 2, "recovery")
             async with httpx.AsyncClient() as client:
                 assert (await client.get(url)).status_code == 200

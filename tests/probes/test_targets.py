@@ -12,6 +12,7 @@ from callplatform.probes.targets import (
     TurnAclTarget,
     TurnAllocateTarget,
     TurnBindingTarget,
+    TurnRelayTarget,
     build_targets,
     target_component,
 )
@@ -40,6 +41,7 @@ def test_default_targets_cover_every_probe() -> None:
     assert probes_of(targets) == [
         ("jitsi", "web"), ("jitsi", "bosh"), ("jitsi", "jvb"), ("jitsi", "jicofo"),
         ("coturn", "udp"), ("coturn", "tcp"), ("coturn", "tls"), ("coturn", "allocate"), ("coturn_acl", "acl"),
+        ("coturn", "relay"),
     ]  # fmt: skip
     web, bosh, jvb, jicofo = targets.targets[:4]
     assert isinstance(web, HttpCheck) and web.url == "https://meet.example.org/"
@@ -60,6 +62,15 @@ def test_default_targets_cover_every_probe() -> None:
         "calls", "turn-password-value-123"
     )
     assert targets.targets[8] == TurnAclTarget(allocate.endpoint, allocate.auth)
+    assert targets.targets[9] == TurnRelayTarget(allocate.endpoint, allocate.auth)
+    assert allocate.endpoint.transport == "udp"  # the relay probe needs Data indications over UDP
+
+
+def test_the_cli_leaves_the_acl_and_relay_probes_out_unless_asked() -> None:
+    platform = parse_platform(platform_manifest(turn_port=3478, tls_port=5349))
+    probes = probes_of(build_targets(platform, SECRETS, turn_acl=False, turn_relay=False))
+    assert ("coturn_acl", "acl") not in probes and ("coturn", "relay") not in probes
+    assert ("coturn", "allocate") in probes
 
 
 def test_overridden_urls_and_token_probe() -> None:
@@ -80,7 +91,7 @@ def test_overridden_urls_and_token_probe() -> None:
 
 def test_rest_mode_uses_the_shared_secret() -> None:
     targets = build_targets(parse_platform(platform_manifest(mode="rest")), SECRETS)
-    allocate = targets.targets[-2]
+    allocate = next(t for t in targets.targets if isinstance(t, TurnAllocateTarget))
     assert isinstance(allocate, TurnAllocateTarget)
     assert isinstance(allocate.auth, RestAuth) and allocate.auth.shared_secret == "shared-secret-value-123"
 

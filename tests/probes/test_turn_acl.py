@@ -11,8 +11,9 @@ import pytest
 
 from callplatform.model import parse_platform
 from callplatform.probes.credentials import StaticAuth
-from callplatform.probes.turn import TurnEndpoint
-from callplatform.probes.turn_acl import INTERNAL_PEERS, judge, probe_turn_acl
+from callplatform.probes.tls import DEFAULT_TLS
+from callplatform.probes.turn import DEFAULT_RETRANSMIT, TurnEndpoint
+from callplatform.probes.turn_acl import INTERNAL_PEERS, judge, permissions_on_one_allocation, probe_turn_acl
 from callplatform.render.turnserver import render_turnserver_conf
 
 from .servers import STATIC_PASSWORD, STATIC_USER, running_pion
@@ -48,12 +49,56 @@ def test_judge_sorts_answers() -> None:
             "10.0.0.1": (403, "Forbidden IP"),
             "127.0.0.1": (0, ""),
             "::1": (443, "Peer Address Family Mismatch"),
+            "fd00::1": (400, "Bad Request"),
         }
     )
     assert verdict.refused == ("10.0.0.1",)
     assert verdict.accepted == ("127.0.0.1",)
-    assert verdict.unexpected == (("::1", "443 Peer Address Family Mismatch"),)
-    assert verdict.summary().startswith("relays to internal peers: 127.0.0.1; not refused with 403: ::1 (443")
+    assert verdict.family_refused == ("::1",)  # neither accepted nor proof of a deny list
+    assert verdict.unexpected == (("fd00::1", "400 Bad Request"),)
+    assert verdict.summary() == (
+        "relays to internal peers: 127.0.0.1; not refused with 403: fd00::1 (400 Bad Request); "
+        "1 internal peers refused; refused for their address family (443), deny list untested: ::1"
+    )
+
+
+@pytest.mark.coturn
+async def test_ipv6_peers_on_an_ipv4_relay_are_refused_by_family_not_accepted(tmp_path: Path) -> None:
+    """coturn answers 443 (not 403) to an IPv6 peer on an IPv4 relay, as a server that ignores
+    REQUESTED-ADDRESS-FAMILY would make the probe ask: reported as family-refused, deny list untested."""
+    require_coturn()
+    port = free_port()
+    conf, _ = rendered_conf(port, [])
+    with running_coturn(conf, port, tmp_path):
+        credentials = StaticAuth(USER, PASSWORD).credentials(0)
+        answers, relayed = await permissions_on_one_allocation(
+            TurnEndpoint("127.0.0.1", port, "udp"),
+            credentials,
+            IPV6_PEERS,
+            4,
+            DEFAULT_TLS,
+            DEFAULT_RETRANSMIT,
+        )
+    assert relayed == "127.0.0.1"
+    assert {code for code, _ in answers.values()} == {443}, answers
+    verdict = judge(answers)
+    assert (verdict.accepted, verdict.refused, verdict.unexpected) == ((), (), ())
+    assert verdict.family_refused == tuple(IPV6_PEERS)
+    assert "refused for their address family (443), deny list untested: ::1," in verdict.summary()
+
+
+@pytest.mark.coturn
+async def test_an_ipv6_only_relay_judges_the_ipv6_peers_and_leaves_ipv4_untested(tmp_path: Path) -> None:
+    require_coturn()
+    port = free_port()
+    conf, _ = rendered_conf(port, [])
+    with running_coturn(conf, port, tmp_path, relay_ips=("::1",)):
+        result = await probe_turn_acl(TurnEndpoint("127.0.0.1", port, "udp"), StaticAuth(USER, PASSWORD))
+    assert result.success, result  # before: the IPv4 Allocate's 440 failed the whole probe
+    assert result.message == (
+        f"{len(IPV6_PEERS)} internal peers refused; untested: {', '.join(IPV4_PEERS)} "
+        "(no IPv4 relay: Allocate rejected: 440 Unsupported address family)"
+    )
 
 
 @pytest.mark.coturn

@@ -88,13 +88,16 @@ def stop_process(process: subprocess.Popen[bytes]) -> None:
 
 
 @contextlib.contextmanager
-def running_coturn(conf: str, port: int, workdir: Path, *extra_args: str) -> Iterator[RunningCoturn]:
+def running_coturn(
+    conf: str, port: int, workdir: Path, *extra_args: str, relay_ips: tuple[str, ...] = ("127.0.0.1",)
+) -> Iterator[RunningCoturn]:
     conf_path = workdir / "turnserver.conf"
     conf_path.write_text(conf)
     log_path = workdir / "turnserver.log"
+    relays = [arg for ip in relay_ips for arg in ("--relay-ip", ip)]
     with log_path.open("w") as log_file:
         process = subprocess.Popen(
-            ["turnserver", "-c", str(conf_path), "--listening-ip", "127.0.0.1", "--relay-ip", "127.0.0.1",
+            ["turnserver", "-c", str(conf_path), "--listening-ip", "127.0.0.1", *relays,
              "--pidfile", str(workdir / "turnserver.pid"), *extra_args],
             stdout=log_file,
             stderr=subprocess.STDOUT,

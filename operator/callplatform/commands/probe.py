@@ -8,6 +8,8 @@ Against manifests (CallPlatforms plus their Secrets), or explicit targets:
     (only the headers probe: /, /call and /chat against what the platform renders)
   callplatform probe examples/production.yaml --turn-acl
     (also: after the Allocate, permissions to internal addresses must all be refused with 403)
+  callplatform probe examples/production.yaml --turn-relay
+    (also: two allocations relay packets to each other; round-trip time and loss)
 
 Exit codes: 0 every probe succeeded, 1 at least one failed, 2 usage or unreadable input.
 """
@@ -19,7 +21,7 @@ import asyncio
 import json
 import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TextIO
@@ -40,6 +42,7 @@ from callplatform.probes.targets import (
     TurnBindingTarget,
     acl_targets,
     build_targets,
+    relay_targets,
 )
 from callplatform.probes.tls import TlsConfigError, TlsOptions, client_context
 from callplatform.probes.turn import TurnEndpoint
@@ -67,6 +70,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--turn-acl", action="store_true",
         help="after each Allocate, ask for permissions to internal addresses (loopback, RFC 1918, metadata, ...): "
         "each must be refused with 403; no packet goes to them",
+    )  # fmt: skip
+    turn.add_argument(
+        "--turn-relay", action="store_true",
+        help="with each UDP Allocate, open two allocations that relay packets to each other through the "
+        "server (Send/Data indications) and report round-trip time and loss",
     )  # fmt: skip
     turn.add_argument("--turn-user", metavar="NAME", help="static TURN username")
     turn.add_argument("--turn-password-file", metavar="FILE", help="file holding the static TURN password")
@@ -128,16 +136,24 @@ def run(args: argparse.Namespace) -> int:
     if not groups:
         raise UsageError("nothing to probe: give manifests, --turn, --jitsi or --headers")
     if args.turn_acl:
-        groups = [_with_acl(group) for group in groups]
+        groups = [_with_extra(group, acl_targets, "--turn-acl", "Allocate") for group in groups]
+    if args.turn_relay:
+        groups = [_with_extra(group, relay_targets, "--turn-relay", "UDP Allocate") for group in groups]
     results = asyncio.run(_probe_all(groups))
     _print(results, args.format, sys.stdout)
     return 0 if all(result.success for _, result in results) else 1
 
 
-def _with_acl(group: _Group) -> _Group:
-    extra = acl_targets(group.targets.targets)
+def _with_extra(
+    group: _Group,
+    extra_targets: Callable[[tuple[ProbeTarget, ...]], Sequence[ProbeTarget]],
+    option: str,
+    after: str,
+) -> _Group:
+    """The group plus the probes that run after its Allocates (--turn-acl, --turn-relay)."""
+    extra = extra_targets(group.targets.targets)
     if not extra:
-        raise UsageError(f"--turn-acl needs TURN credentials ({group.label} has no Allocate to run it after)")
+        raise UsageError(f"{option} needs TURN credentials ({group.label} has no {after} to run it after)")
     targets = replace(group.targets, targets=(*group.targets.targets, *extra))
     return replace(group, targets=targets)
 
@@ -167,7 +183,9 @@ def _manifest_groups(paths: Sequence[str], tls: TlsOptions, timeout: float, stdi
     for item in loaded:
         platform = item.platform
         label = f"{platform.namespace}/{platform.name}" if platform.namespace else platform.name
-        targets = build_targets(platform, item.secrets, tls=tls, timeout_seconds=timeout, turn_acl=False)
+        targets = build_targets(
+            platform, item.secrets, tls=tls, timeout_seconds=timeout, turn_acl=False, turn_relay=False
+        )
         groups.append(_Group(label, targets, platform))
     return groups
 

@@ -9,7 +9,7 @@ COMPONENTS = ("jitsi", "coturn", "headers", "coturn_acl")
 # Probe names per component, in the order a failure is reported (first failing wins).
 PROBE_ORDER: dict[str, tuple[str, ...]] = {
     "jitsi": ("web", "bosh", "prosody", "jvb", "colibri", "jicofo", "jicofo_metrics", "jvb_metrics", "jwt"),
-    "coturn": ("udp", "tcp", "tls", "allocate"),
+    "coturn": ("udp", "tcp", "tls", "allocate", "relay"),
     "coturn_acl": ("acl",),
     "headers": ("root", "call", "chat"),
 }
@@ -36,6 +36,7 @@ REASONS = (
     "header_missing",
     "header_mismatch",
     "internal_peer_allowed",
+    "packets_lost",  # the relay probe: nothing came back through the relay
     # Jitsi settings a probe depends on (the message names the setting: probes/jitsi_settings.py)
     "rest_refused",
     "rest_disabled",

@@ -18,11 +18,13 @@ from callplatform.probes.targets import (
     TurnAclTarget,
     TurnAllocateTarget,
     TurnBindingTarget,
+    TurnRelayTarget,
     target_component,
 )
 from callplatform.probes.tls import TlsConfigError, TlsOptions, warm_context
 from callplatform.probes.turn import RELEASE_BUDGET_SECONDS, probe_allocate, probe_binding
 from callplatform.probes.turn_acl import probe_turn_acl
+from callplatform.probes.turn_relay import probe_turn_relay
 
 log = logging.getLogger(__name__)
 HARD_DEADLINE_MARGIN_SECONDS = RELEASE_BUDGET_SECONDS + 1.0
@@ -43,6 +45,8 @@ async def _dispatch(target: ProbeTarget, tls: TlsOptions, timeout: float, http: 
         )
     if isinstance(target, TurnAclTarget):
         return await probe_turn_acl(target.endpoint, target.auth, tls=tls, timeout=timeout)
+    if isinstance(target, TurnRelayTarget):
+        return await probe_turn_relay(target.endpoint, target.auth, tls=tls, timeout=timeout)
     if isinstance(target, HttpCheck):
         return await http.probe(target, tls=tls, timeout=timeout)
     if isinstance(target, HeadersCheck):

@@ -24,6 +24,8 @@ class Method(IntEnum):
     BINDING = 0x001
     ALLOCATE = 0x003
     REFRESH = 0x004
+    SEND = 0x006  # indications only (RFC 8656 11)
+    DATA = 0x007
     CREATE_PERMISSION = 0x008
 
 

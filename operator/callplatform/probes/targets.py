@@ -54,6 +54,24 @@ def acl_targets(targets: tuple[ProbeTarget, ...]) -> list[TurnAclTarget]:
 
 
 @dataclass(frozen=True, slots=True)
+class TurnRelayTarget:
+    """Two allocations with `auth` relay packets to each other (probes/turn_relay.py)."""
+
+    endpoint: TurnEndpoint
+    auth: TurnAuth
+    probe: str = "relay"
+
+
+def relay_targets(targets: tuple[ProbeTarget, ...]) -> list[TurnRelayTarget]:
+    """A relay data-path probe for every UDP endpoint the platform allocates on."""
+    return [
+        TurnRelayTarget(t.endpoint, t.auth)
+        for t in targets
+        if isinstance(t, TurnAllocateTarget) and t.endpoint.transport == "udp"
+    ]
+
+
+@dataclass(frozen=True, slots=True)
 class NotRunnable:
     """A probe that cannot run because of configuration; it reports as this failure."""
 
@@ -63,11 +81,19 @@ class NotRunnable:
     message: str
 
 
-ProbeTarget = TurnBindingTarget | TurnAllocateTarget | TurnAclTarget | HttpCheck | HeadersCheck | NotRunnable
+ProbeTarget = (
+    TurnBindingTarget
+    | TurnAllocateTarget
+    | TurnAclTarget
+    | TurnRelayTarget
+    | HttpCheck
+    | HeadersCheck
+    | NotRunnable
+)
 
 
 def target_component(target: ProbeTarget) -> str:
-    if isinstance(target, TurnBindingTarget | TurnAllocateTarget):
+    if isinstance(target, TurnBindingTarget | TurnAllocateTarget | TurnRelayTarget):
         return "coturn"
     if isinstance(target, TurnAclTarget):
         return "coturn_acl"
@@ -231,10 +257,12 @@ def build_targets(
     tls: TlsOptions | None = None,
     timeout_seconds: float = DEFAULT_PROBE_TIMEOUT_SECONDS,
     turn_acl: bool = True,
+    turn_relay: bool = True,
 ) -> ProbeTargets:
     """Every probe of a platform. `secrets` maps Secret name -> key -> decoded value.
 
-    The operator always runs the TURN ACL probe (CoturnSecure); the CLI only with --turn-acl.
+    The operator always runs the TURN ACL probe (CoturnSecure) and the relay data-path probe
+    (part of CoturnHealthy); the CLI only with --turn-acl and --turn-relay.
 
     Without `tls`, the operator-wide settings from the environment apply (`tls_from_environment`).
     """
@@ -244,6 +272,7 @@ def build_targets(
             *jitsi_targets(platform, secrets),
             *coturn,
             *(acl_targets(coturn) if turn_acl else ()),
+            *(relay_targets(coturn) if turn_relay else ()),
             *headers_targets(platform),
         ),
         tls=tls if tls is not None else tls_from_environment(),

@@ -71,10 +71,11 @@ DEFAULT_RETRANSMIT = RetransmitPolicy()
 
 
 class ProbeFailure(Exception):
-    def __init__(self, reason: str, message: str) -> None:
+    def __init__(self, reason: str, message: str, code: int = 0) -> None:
         super().__init__(message)
         self.reason = reason
         self.message = message
+        self.code = code  # the STUN error code that caused it, 0 when none
 
 
 class AllocationMismatch(ProbeFailure):
@@ -88,6 +89,8 @@ class _UdpProtocol(asyncio.DatagramProtocol):
     def __init__(self) -> None:
         self.waiters: dict[bytes, asyncio.Future[bytes]] = {}
         self.error: Exception | None = None
+        # Datagrams that answer no transaction (a TURN Data indication) go here, if set.
+        self.unsolicited: Callable[[bytes], None] | None = None
 
     def datagram_received(self, data: bytes, addr: tuple[str | object, ...]) -> None:
         if len(data) < sc.HEADER_LENGTH:
@@ -95,6 +98,8 @@ class _UdpProtocol(asyncio.DatagramProtocol):
         waiter = self.waiters.pop(bytes(data[8:20]), None)
         if waiter is not None and not waiter.done():
             waiter.set_result(bytes(data))
+        elif waiter is None and self.unsolicited is not None:
+            self.unsolicited(bytes(data))
 
     def error_received(self, exc: Exception) -> None:
         # On a connected UDP socket Linux reports ICMP port unreachable here.
@@ -141,6 +146,13 @@ class _UdpConnection(_Connection):
             if not waiter.done():
                 waiter.cancel()
         raise ProbeFailure("timeout", f"no answer after {self._policy.max_attempts} transmissions")
+
+    def send(self, data: bytes) -> None:
+        """Fire and forget (an indication: no answer, no retransmission)."""
+        self._transport.sendto(data)
+
+    def on_unsolicited(self, handler: Callable[[bytes], None] | None) -> None:
+        self._protocol.unsolicited = handler
 
     def close(self) -> None:
         self._transport.close()
@@ -313,7 +325,7 @@ def _raise_for_error(response: sc.StunMessage, what: str) -> None:
         # pion/turn answers a wrong password or an unknown user with 400 and no reason (RFC 8489
         # wants 401); after a well-formed signed retry the credentials are what it rejects.
         raise ProbeFailure("auth_failed", f"{message} (400 to signed request: credentials rejected)")
-    raise ProbeFailure(ERROR_REASONS.get(code, "bad_response"), message)
+    raise ProbeFailure(ERROR_REASONS.get(code, "bad_response"), message, code)
 
 
 async def turn_allocate(
@@ -339,7 +351,7 @@ async def turn_allocate(
         raise AllocationMismatch(f"Allocate answered {code} {phrase}".strip())
     if code != 401 or realm is None or nonce is None:
         raise ProbeFailure(
-            ERROR_REASONS.get(code, "bad_response"), f"Allocate answered {code} {phrase}".strip()
+            ERROR_REASONS.get(code, "bad_response"), f"Allocate answered {code} {phrase}".strip(), code
         )
     response, transaction_id, realm, nonce = await _signed_transaction(
         connection, sc.Method.ALLOCATE, attributes, credentials, realm, nonce
@@ -358,6 +370,39 @@ async def turn_allocate(
         raise ProbeFailure("bad_response", f"bad Allocate response: {exc}") from None
     key = sc.long_term_key(credentials.username, realm, credentials.password)
     return Allocation(relayed_address, mapped_address, lifetime, credentials.username, realm, nonce, key)
+
+
+async def open_allocation(
+    endpoint: TurnEndpoint,
+    credentials: TurnCredentials,
+    tls: TlsOptions,
+    policy: RetransmitPolicy,
+    phases: dict[str, float],
+    *,
+    phase: str = "allocate",
+) -> tuple[_Connection, Allocation]:
+    """A new connection holding a new allocation; `phases[phase]` times the Allocate.
+
+    The caller releases the allocation (`turn_release`) and closes the connection.
+    """
+    for attempt in range(MISMATCH_ATTEMPTS):
+        connection = await _open(endpoint, tls, policy, phases)
+        step = time.monotonic()
+        try:
+            allocation = await turn_allocate(connection, credentials)
+        except AllocationMismatch:
+            # Our new source port still maps to an allocation being torn down
+            # (a previous probe's): a fresh socket gets a fresh 5-tuple.
+            connection.close()
+            if attempt == MISMATCH_ATTEMPTS - 1:
+                raise
+            continue
+        except BaseException:
+            connection.close()
+            raise
+        phases[phase] = time.monotonic() - step
+        return connection, allocation
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 async def turn_release(connection: _Connection, allocation: Allocation, credentials: TurnCredentials) -> None:
@@ -514,20 +559,7 @@ async def probe_allocate(
     outcome: ProbeResult | None = None
     try:
         async with asyncio.timeout(timeout):
-            for attempt in range(MISMATCH_ATTEMPTS):
-                connection = await _open(endpoint, tls, policy, phases)
-                step = time.monotonic()
-                try:
-                    allocation = await turn_allocate(connection, credentials)
-                    break
-                except AllocationMismatch:
-                    # Our new source port still maps to an allocation being torn down
-                    # (a previous probe's): a fresh socket gets a fresh 5-tuple.
-                    connection.close()
-                    connection = None
-                    if attempt == MISMATCH_ATTEMPTS - 1:
-                        raise
-            phases["allocate"] = time.monotonic() - step
+            connection, allocation = await open_allocation(endpoint, credentials, tls, policy, phases)
     except (Exception, TimeoutError) as exc:
         reason, message = _classify(exc)
         outcome = failure(

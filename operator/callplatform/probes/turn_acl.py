@@ -2,9 +2,11 @@
 
 After an authenticated Allocate, the probe asks for a permission to each internal
 address below and expects 403 for every one. A permission is state on the TURN
-server only: no packet goes to those addresses. IPv6 peers need an IPv6 relay, so
-they are tried on an IPv6 allocation; a server without one (coturn relaying from an
-IPv4 address answers 440) leaves them untested, and the result says so.
+server only: no packet goes to those addresses. Each family's peers are tried on an
+allocation of that family (REQUESTED-ADDRESS-FAMILY); a server without such a relay
+(coturn answers 440) leaves them untested, and the result says so. A peer refused with
+443 (Peer Address Family Mismatch: the server gave a relay of the other family) is
+neither accepted nor refused by the deny list: it is reported as such, untested.
 """
 
 from __future__ import annotations
@@ -46,6 +48,8 @@ INTERNAL_PEERS = (
     "64:ff9b::a00:1",
 )
 FORBIDDEN = 403
+UNSUPPORTED_FAMILY = 440  # Allocate: no relay of the requested family
+FAMILY_MISMATCH = 443  # CreatePermission: the peer is of the other family than the relay
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,8 +57,10 @@ class AclVerdict:
     refused: tuple[str, ...] = ()
     accepted: tuple[str, ...] = ()
     unexpected: tuple[tuple[str, str], ...] = ()  # (peer, "code phrase"): neither granted nor 403
+    family_refused: tuple[str, ...] = ()  # 443: the relay is of the other family; deny list untested
     untested: tuple[str, ...] = ()
     untested_why: str = ""
+    notes: tuple[str, ...] = ()
 
     def summary(self) -> str:
         parts = []
@@ -65,27 +71,34 @@ class AclVerdict:
                 "not refused with 403: " + ", ".join(f"{peer} ({answer})" for peer, answer in self.unexpected)
             )
         parts.append(f"{len(self.refused)} internal peers refused")
+        if self.family_refused:
+            parts.append(
+                f"refused for their address family (443), deny list untested: {', '.join(self.family_refused)}"
+            )
         if self.untested:
             parts.append(f"untested: {', '.join(self.untested)} ({self.untested_why})")
+        parts.extend(self.notes)
         return "; ".join(parts)
 
 
-async def _permissions_on_one_allocation(
+async def permissions_on_one_allocation(
     endpoint: TurnEndpoint,
     credentials: TurnCredentials,
     peers: Sequence[str],
     family: int,
     tls: TlsOptions,
     policy: RetransmitPolicy,
-) -> dict[str, tuple[int, str]]:
+) -> tuple[dict[str, tuple[int, str]], str]:
+    """Each peer's answer on one allocation of `family`, and the relayed host it got."""
     connection = await _open(endpoint, tls, policy, {})
     try:
         allocation = await turn_allocate(connection, credentials, family=family)
         try:
-            return {
+            answers = {
                 peer: await turn_create_permission(connection, allocation, credentials, peer)
                 for peer in peers
             }
+            return answers, allocation.relayed[0]
         finally:
             async with asyncio.timeout(RELEASE_BUDGET_SECONDS):
                 await turn_release(connection, allocation, credentials)
@@ -94,19 +107,24 @@ async def _permissions_on_one_allocation(
 
 
 def judge(
-    answers: dict[str, tuple[int, str]], untested: Sequence[str] = (), untested_why: str = ""
+    answers: dict[str, tuple[int, str]],
+    untested: Sequence[str] = (),
+    untested_why: str = "",
+    notes: Sequence[str] = (),
 ) -> AclVerdict:
-    """Pure: every peer granted (code 0) is accepted, 403 refused, anything else unexpected."""
+    """Pure: granted (code 0) is accepted, 403 refused, 443 refused by family, anything else unexpected."""
     return AclVerdict(
         refused=tuple(peer for peer, (code, _) in answers.items() if code == FORBIDDEN),
         accepted=tuple(peer for peer, (code, _) in answers.items() if code == 0),
         unexpected=tuple(
             (peer, f"{code} {phrase}".strip())
             for peer, (code, phrase) in answers.items()
-            if code not in (0, FORBIDDEN)
+            if code not in (0, FORBIDDEN, FAMILY_MISMATCH)
         ),
+        family_refused=tuple(peer for peer, (code, _) in answers.items() if code == FAMILY_MISMATCH),
         untested=tuple(untested),
         untested_why=untested_why,
+        notes=tuple(notes),
     )
 
 
@@ -123,22 +141,36 @@ async def probe_turn_acl(
     """Probe "acl" of component "coturn_acl": success only when every tested peer is refused with 403."""
     started = time.monotonic()
     credentials = auth.credentials(clock())
-    v4 = [peer for peer in peers if ipaddress.ip_address(peer).version == 4]
-    v6 = [peer for peer in peers if ipaddress.ip_address(peer).version == 6]
+    by_family = {
+        family: [peer for peer in peers if ipaddress.ip_address(peer).version == family] for family in (4, 6)
+    }
     answers: dict[str, tuple[int, str]] = {}
     untested: list[str] = []
-    why = ""
+    why: list[str] = []
+    notes: list[str] = []
+    first_failure: ProbeFailure | None = None
     try:
         async with asyncio.timeout(timeout):
-            if v4:
-                answers |= await _permissions_on_one_allocation(endpoint, credentials, v4, 4, tls, policy)
-            if v6:
+            for family, asked in by_family.items():
+                if not asked:
+                    continue
                 try:
-                    answers |= await _permissions_on_one_allocation(endpoint, credentials, v6, 6, tls, policy)
+                    got, relayed = await permissions_on_one_allocation(
+                        endpoint, credentials, asked, family, tls, policy
+                    )
                 except ProbeFailure as exc:
-                    if exc.reason == "auth_failed":
+                    if exc.code != UNSUPPORTED_FAMILY:
                         raise
-                    untested, why = v6, f"no IPv6 relay: {exc.message}"
+                    # No relay of this family: these peers cannot be judged on this server.
+                    first_failure = first_failure or exc
+                    untested += asked
+                    why.append(f"no IPv{family} relay: {exc.message}")
+                    continue
+                answers |= got
+                if ipaddress.ip_address(relayed).version != family:
+                    notes.append(f"asked for an IPv{family} relay, got {relayed}")
+            if not answers and first_failure is not None:
+                raise first_failure
     except (Exception, TimeoutError) as exc:
         reason, message = _classify(exc)
         return failure(
@@ -149,7 +181,7 @@ async def probe_turn_acl(
             duration_seconds=time.monotonic() - started,
             target=endpoint.describe(),
         )
-    verdict = judge(answers, untested, why)
+    verdict = judge(answers, untested, "; ".join(why), notes)
     duration = time.monotonic() - started
     if verdict.accepted or verdict.unexpected:
         reason = "internal_peer_allowed" if verdict.accepted else "bad_response"
