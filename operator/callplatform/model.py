@@ -242,6 +242,7 @@ class DemoSeedSpec:
 class MonitoringSpec:
     enabled: bool = True
     probe_interval_seconds: int = 30
+    turn_relay: bool = True  # the relay data-path probe (part of CoturnHealthy)
 
 
 @dataclass(frozen=True, slots=True)
@@ -624,6 +625,7 @@ def parse_platform(manifest: Mapping[str, Any]) -> Platform:
         monitoring=MonitoringSpec(
             enabled=r.boolean(monitoring, "enabled", "spec.monitoring", True),
             probe_interval_seconds=r.integer(monitoring, "probeIntervalSeconds", "spec.monitoring", 30),
+            turn_relay=r.boolean(monitoring, "turnRelayProbe", "spec.monitoring", True),
         ),
         gateway=GatewaySpec(
             parent_refs=r.parent_refs(gateway, "spec.gateway"),

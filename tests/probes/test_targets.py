@@ -160,3 +160,11 @@ def test_tls_settings_come_from_the_environment_unless_given(monkeypatch: pytest
     assert build_targets(platform, SECRETS, tls=TlsOptions(insecure=True)).tls == TlsOptions(insecure=True)
     monkeypatch.setenv("CALLPLATFORM_PROBE_INSECURE", "1")
     assert build_targets(platform, SECRETS).tls.insecure
+
+
+def test_turn_relay_probe_can_be_turned_off_per_platform() -> None:
+    manifest = platform_manifest(turn_port=3478, tls_port=5349)
+    manifest["spec"]["monitoring"]["turnRelayProbe"] = False
+    probes = probes_of(build_targets(parse_platform(manifest), SECRETS))
+    assert ("coturn", "relay") not in probes
+    assert ("coturn", "allocate") in probes and ("coturn_acl", "acl") in probes

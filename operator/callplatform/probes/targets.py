@@ -261,8 +261,9 @@ def build_targets(
 ) -> ProbeTargets:
     """Every probe of a platform. `secrets` maps Secret name -> key -> decoded value.
 
-    The operator always runs the TURN ACL probe (CoturnSecure) and the relay data-path probe
-    (part of CoturnHealthy); the CLI only with --turn-acl and --turn-relay.
+    The operator always runs the TURN ACL probe (CoturnSecure) and, unless
+    spec.monitoring.turnRelayProbe is false, the relay data-path probe (part of CoturnHealthy);
+    the CLI only with --turn-acl and --turn-relay.
 
     Without `tls`, the operator-wide settings from the environment apply (`tls_from_environment`).
     """
@@ -272,7 +273,7 @@ def build_targets(
             *jitsi_targets(platform, secrets),
             *coturn,
             *(acl_targets(coturn) if turn_acl else ()),
-            *(relay_targets(coturn) if turn_relay else ()),
+            *(relay_targets(coturn) if turn_relay and platform.monitoring.turn_relay else ()),
             *headers_targets(platform),
         ),
         tls=tls if tls is not None else tls_from_environment(),
