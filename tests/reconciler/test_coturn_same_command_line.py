@@ -21,7 +21,8 @@ from callplatform.model import parse_platform
 from callplatform.probes.credentials import StaticAuth
 from callplatform.probes.tls import TlsOptions
 from callplatform.probes.turn import TurnEndpoint, probe_allocate, probe_binding
-from callplatform.probes.turn_acl import probe_turn_acl
+from callplatform.probes.turn_acl import INTERNAL_PEERS, probe_turn_acl
+from callplatform.probes.turn_relay import probe_turn_relay
 from callplatform.render import render_platform
 from probes.servers import make_self_signed  # tests/ is on sys.path (its conftest)
 
@@ -29,7 +30,8 @@ pytestmark = pytest.mark.coturn
 
 # The pod listens on every interface; on a test machine only loopback may be used. These are the
 # only arguments added to the rendered command line.
-LOOPBACK_ONLY = ["--listening-ip", "127.0.0.1", "--relay-ip", "127.0.0.1"]
+# Loopback only; the IPv6 loopback relay lets the ACL probe ask the IPv6 internal peers too.
+LOOPBACK_ONLY = ["--listening-ip", "127.0.0.1", "--relay-ip", "127.0.0.1", "--relay-ip", "::1"]
 
 
 def _files_of(volume: dict[str, Any], secrets: dict[str, dict[str, str]]) -> dict[str, str]:
@@ -147,5 +149,18 @@ async def test_acl_probe_finds_every_internal_peer_refused_on_the_rendered_comma
     port, _, _ = rendered_coturn
     auth = StaticAuth(STRONG_SECRETS["TURN_USERNAME"], STRONG_SECRETS["TURN_PASSWORD"])
     result = await probe_turn_acl(TurnEndpoint("127.0.0.1", port, "udp"), auth)
-    assert result.success, result  # every IPv4 internal peer got 403 (the relay here is IPv4 loopback only)
-    assert "internal peers refused" in result.message, result.message
+    assert result.success, result
+    # Every internal address, the IPv6 ones included (asked on the ::1 relay), got 403.
+    assert result.message == f"{len(INTERNAL_PEERS)} internal peers refused", result.message
+
+
+async def test_relay_probe_on_the_rendered_command_line_is_refused_its_loopback_relay(
+    rendered_coturn: tuple[int, int, str],
+) -> None:
+    """The rendered deny list stops the data path too: the relay here is 127.0.0.1, so the two
+    allocations may not reach each other (in a cluster the relayed address is a public one)."""
+    port, _, _ = rendered_coturn
+    auth = StaticAuth(STRONG_SECRETS["TURN_USERNAME"], STRONG_SECRETS["TURN_PASSWORD"])
+    result = await probe_turn_relay(TurnEndpoint("127.0.0.1", port, "udp"), auth)
+    assert (result.success, result.reason) == (False, "forbidden"), result
+    assert "its own relayed address 127.0.0.1 (403" in result.message
