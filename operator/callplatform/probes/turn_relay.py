@@ -160,16 +160,24 @@ async def exchange(
     rtts: list[float] = []
     done = asyncio.Event()
 
-    def b_received(raw: bytes) -> None:
+    # The round's random token identifies our packets. The peer address a Data indication carries
+    # is not compared: behind a NAT that hairpins it may be the mapped one, not the relayed one.
+    def ours(raw: bytes) -> bytes | None:
         parsed = parse_data_indication(raw)
-        if parsed is not None and parsed[0] == a_allocation.relayed and parsed[1].startswith(token):
-            b.send(send_indication(a_allocation.relayed, parsed[1], os.urandom(12)))
+        if parsed is None or len(parsed[1]) < len(token) + 4 or not parsed[1].startswith(token):
+            return None
+        return parsed[1]
+
+    def b_received(raw: bytes) -> None:
+        data = ours(raw)
+        if data is not None:
+            b.send(send_indication(a_allocation.relayed, data, os.urandom(12)))
 
     def a_received(raw: bytes) -> None:
-        parsed = parse_data_indication(raw)
-        if parsed is None or parsed[0] != b_allocation.relayed or not parsed[1].startswith(token):
+        data = ours(raw)
+        if data is None:
             return
-        (seq,) = struct.unpack_from("!I", parsed[1], len(token))
+        (seq,) = struct.unpack_from("!I", data, len(token))
         started = sent_at.pop(seq, None)
         if started is not None:  # a duplicate counts once
             rtts.append(time.monotonic() - started)
