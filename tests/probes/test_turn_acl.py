@@ -144,7 +144,8 @@ async def test_pion_without_a_peer_filter_is_caught(tmp_path: Path) -> None:
             TurnEndpoint("127.0.0.1", pion.port, "udp"), StaticAuth(STATIC_USER, STATIC_PASSWORD)
         )
     assert (result.success, result.reason) == (False, "internal_peer_allowed"), result
-    # pion grants every permission, IPv6 ones included (it ignores REQUESTED-ADDRESS-FAMILY).
-    assert (
-        result.message == f"relays to internal peers: {', '.join(INTERNAL_PEERS)}; 0 internal peers refused"
+    # pion grants every permission, IPv6 ones included (it ignores REQUESTED-ADDRESS-FAMILY, and says so).
+    assert result.message == (
+        f"relays to internal peers: {', '.join(INTERNAL_PEERS)}; 0 internal peers refused; "
+        "asked for an IPv6 relay, got 127.0.0.1"
     )
