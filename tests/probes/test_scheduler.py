@@ -125,6 +125,40 @@ async def test_coturn_down_and_up_flips_health_within_two_intervals(tmp_path: Pa
     assert not scheduler.is_alive()
 
 
+@pytest.mark.coturn
+async def test_a_relay_that_allocates_but_refuses_its_own_address_makes_coturn_unhealthy(  # type: ignore[no-untyped-def]
+    tmp_path: Path, http_server
+) -> None:
+    """Binding and Allocate succeed; coturn's default refuses loopback peers, and its relay is
+    127.0.0.1, so the relay probe alone fails CoturnHealthy, with a reason and a message that say why."""
+    ports = (free_port(), free_port(), free_port())
+    registry = HealthRegistry()
+    scheduler = ProbeScheduler(registry, concurrency=4, first_round_spread_seconds=0.1)
+    tls_files = make_self_signed(tmp_path / "tls")
+    platform = parse_platform(platform_manifest(turn_port=ports[0], tls_port=ports[1], interval=30))
+    targets = coturn_only(build_targets(platform, SECRETS, tls=TlsOptions(ca_file=str(tls_files.cert))), 2.0)
+    server = await http_server(registry, scheduler.is_alive)
+    await scheduler.start()
+    try:
+        with running_coturn(tmp_path / "c", "static", ports=ports, tls=tls_files):
+            scheduler.upsert("calls", "probed", targets, 30)
+            await eventually(
+                lambda: registry.component_health("calls", "probed", "coturn") is not None, 10, "a round"
+            )
+            async with httpx.AsyncClient() as client:
+                response = await client.get(f"http://127.0.0.1:{server.port}/api/calls/health/coturn")
+    finally:
+        await scheduler.stop()
+    health = registry.component_health("calls", "probed", "coturn")
+    assert health is not None and not health.healthy
+    assert health.reason == "TurnRelayForbidden", health
+    assert health.message.startswith(
+        "relay: the server refuses a permission for its own relayed address 127.0.0.1"
+    )
+    assert all(p.success for p in health.probes if p.probe != "relay")  # only the data path is broken
+    assert response.status_code == 503
+
+
 async def test_on_change_only_on_transitions_and_status_stays_put() -> None:
     registry = HealthRegistry()
     calls: list[tuple[str, str]] = []
