@@ -231,7 +231,7 @@ async def probe_turn_relay(
     credentials = auth.credentials(clock())
     held: list[tuple[_Connection, Allocation]] = []
     stats: RelayStats | None = None
-    outcome: ProbeResult | None = None
+    error: tuple[str, str] | None = None  # (reason, message) of a failure before the verdict
     target = endpoint.describe()
     try:
         if endpoint.transport != "udp":
@@ -251,8 +251,7 @@ async def probe_turn_relay(
             stats = await exchange(a, a_allocation, b, b_allocation, packets=packets)
             phases["relay"] = time.monotonic() - step
     except (Exception, TimeoutError) as exc:
-        reason, message = _classify(exc)
-        outcome = failure("coturn", PROBE, reason, message, target=target, phases=phases)
+        error = _classify(exc)
     step = time.monotonic()
     # Concurrently, so the two releases fit the one budget the runner's hard deadline allows.
     leaks = [why for why in await asyncio.gather(*(_release(c, a, credentials) for c, a in held)) if why]
@@ -267,8 +266,8 @@ async def probe_turn_relay(
             f"relay allocated but not released ({leaks[0]})", duration_seconds=duration, target=target,
             phases=phases,
         )  # fmt: skip
-    if outcome is not None:
-        return replace(outcome, duration_seconds=duration)
+    if error is not None:
+        return failure("coturn", PROBE, *error, duration_seconds=duration, target=target, phases=phases)
     assert stats is not None
     (a_host, a_port), (b_host, b_port) = held[0][1].relayed, held[1][1].relayed
     between = f"between {a_host}:{a_port} and {b_host}:{b_port}"
