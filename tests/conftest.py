@@ -54,8 +54,7 @@ def kube_cluster() -> Iterator[localcluster.LocalCluster]:
 def namespace(kube_cluster: localcluster.LocalCluster, request: pytest.FixtureRequest) -> Iterator[str]:
     base = request.node.name.lower().replace("_", "-")
     name = f"{''.join(c for c in base if c.isalnum() or c == '-')[:40].strip('-')}-{uuid.uuid4().hex[:6]}"
-    kube_cluster.kubectl("create", "namespace", name)
-    kube_cluster.wait_for_default_service_account(name)
+    kube_cluster.create_namespace(name)
     try:
         yield name
     finally:

@@ -31,8 +31,10 @@ from typing import Any
 import kopf
 
 from callplatform import metrics
+from callplatform.apply_failure import report_failed_pass
+from callplatform.conditions import condition_statuses
 from callplatform.findings import Finding
-from callplatform.kube import Kube
+from callplatform.kube import Kube, KubeError
 from callplatform.model import Platform
 from callplatform.reconcile import CALLPLATFORM_API, HealthLookup, Hooks, Reconciler
 from callplatform.render.labels import INSTANCE_LABEL, MANAGED_BY, MANAGED_BY_LABEL
@@ -192,6 +194,13 @@ class Operator:
         started = time.monotonic()
         try:
             result = self.reconciler.reconcile(namespace, name)
+        except KubeError as error:
+            metrics.record_reconcile(namespace, name, "error", time.monotonic() - started)
+            # Ready=False/ApplyFailed and one Warning Event; the queue then backs off with jitter.
+            conditions = report_failed_pass(self.kube, namespace, name, error, clock=self.reconciler.clock)
+            if conditions is not None:
+                metrics.set_platform_conditions(namespace, name, condition_statuses(conditions))
+            raise
         except Exception:
             metrics.record_reconcile(namespace, name, "error", time.monotonic() - started)
             raise

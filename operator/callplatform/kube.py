@@ -81,13 +81,49 @@ def resource_of(api_version: str, kind: str) -> Resource:
     return RESOURCES[(api_version, kind)]
 
 
-class KubeError(Exception):
-    """An API request failed. The message holds the operation and status, never a request body."""
+@dataclass(frozen=True, slots=True)
+class ObjectRef:
+    """The object (or, without a name, the collection) a request was about."""
 
-    def __init__(self, operation: str, status: int, reason: str) -> None:
+    kind: str
+    namespace: str = ""
+    name: str = ""
+    subresource: str = ""
+
+    def __str__(self) -> str:
+        if not self.name:
+            return f"{self.kind} in {self.namespace}" if self.namespace else self.kind
+        where = f"{self.namespace}/{self.name}" if self.namespace else self.name
+        return f"{self.kind} {where}" + (f" {self.subresource}" if self.subresource else "")
+
+
+class KubeError(Exception):
+    """An API request failed.
+
+    - `status`: the HTTP code, 0 when no response came (timeout, refused connection, TLS);
+    - `reason`: the Status object's `reason` (`Invalid`, `InternalError`, `Forbidden`...), or the
+      transport failure's type name;
+    - `target`: the object the request was about.
+
+    `summary()` is what status conditions and Events may show: operation, object, code and reason,
+    never a response body. The exception's text adds the server's message (which field is invalid,
+    "range is full") except for Secrets, whose validation messages might quote a value.
+    """
+
+    def __init__(
+        self, operation: str, status: int, reason: str, *, target: ObjectRef | None = None, detail: str = ""
+    ) -> None:
         self.operation = operation
         self.status = status
-        super().__init__(f"{operation}: HTTP {status} {reason}")
+        self.reason = reason
+        self.target = target
+        self.detail = detail
+        super().__init__(f"{self.summary()}: {detail}" if detail else self.summary())
+
+    def summary(self) -> str:
+        """E.g. `apply Service calls/p0-calls: HTTP 500 InternalError`."""
+        what = self.operation if self.target is None else f"{self.operation.split(' ', 1)[0]} {self.target}"
+        return f"{what}: HTTP {self.status} {self.reason}".rstrip()
 
 
 def matches(desired: Any, live: Any) -> bool:
@@ -156,17 +192,15 @@ def decode_secret_data(secret: Mapping[str, Any]) -> dict[str, str]:
     return decoded
 
 
-def _failure_detail(operation: str, body: bytes | None) -> str:
-    """The API server's own explanation (which field is invalid), except for Secrets, where an
-    admission or validation message might quote a value."""
+def _status_fields(body: bytes | None) -> tuple[str, str]:
+    """(reason, message) of the Status object the API server answers a failed request with."""
     try:
         status = json.loads(body or b"{}")
     except ValueError:
         status = {}
-    reason = str(status.get("reason") or "")
-    if "Secret" in operation:
-        return reason
-    return f"{reason}: {status.get('message', '')}"[:500]
+    if not isinstance(status, dict):
+        return "", ""
+    return str(status.get("reason") or ""), str(status.get("message") or "")[:500]
 
 
 def _transport_reason(exc: urllib3.exceptions.HTTPError) -> str:
@@ -218,6 +252,7 @@ class Kube:
         query: list[tuple[str, str]] | None = None,
         content_type: str = "application/json",
         allow_not_found: bool = False,
+        target: ObjectRef | None = None,
     ) -> Manifest | None:
         headers = {"Accept": "application/json", "Content-Type": content_type}
         method_, url, header_params, body_, _ = self._api.param_serialize(
@@ -241,22 +276,28 @@ class Kube:
             self._on_error(operation)
             status = int(exc.status or 0)
             # A status-0 reason goes on with urllib3's text, which quotes the URL: keep its first line.
-            reason = str(exc.reason).splitlines()[0][:200] if status == 0 and exc.reason else str(exc.reason)
-            raise KubeError(operation, status, reason) from None
+            detail = str(exc.reason).splitlines()[0][:200] if status == 0 and exc.reason else ""
+            reason = "ConnectionFailed" if status == 0 else str(exc.reason or "")
+            raise KubeError(operation, status, reason, target=target, detail=detail) from None
         except urllib3.exceptions.HTTPError as exc:  # timeouts, refused or reset connections
             self._on_error(operation)
-            raise KubeError(operation, 0, _transport_reason(exc)) from None
+            raise KubeError(operation, 0, _transport_reason(exc), target=target) from None
         if response.status == 404 and allow_not_found:
             return None
         if response.status >= 400:
             self._on_error(operation)
-            raise KubeError(operation, response.status, _failure_detail(operation, response.data))
+            reason, message = _status_fields(response.data)
+            # A Secret's validation or admission message might quote a value: its reason only.
+            detail = "" if target is not None and target.kind == "Secret" else message
+            raise KubeError(operation, response.status, reason, target=target, detail=detail)
         data = response.data
         return json.loads(data) if data else {}
 
     def get(self, api_version: str, kind: str, namespace: str, name: str) -> Manifest | None:
         path = resource_of(api_version, kind).path(namespace, name)
-        return self._request(f"get {kind}", "GET", path, allow_not_found=True)
+        return self._request(
+            f"get {kind}", "GET", path, allow_not_found=True, target=ObjectRef(kind, namespace, name)
+        )
 
     def list(
         self,
@@ -270,7 +311,8 @@ class Kube:
         query = []
         if label_selector:
             query.append(("labelSelector", ",".join(f"{k}={v}" for k, v in sorted(label_selector.items()))))
-        result = self._request(f"list {kind}", "GET", path, query=query) or {}
+        target = ObjectRef(kind, namespace or "")
+        result = self._request(f"list {kind}", "GET", path, query=query, target=target) or {}
         items: list[Manifest] = result.get("items", [])
         return items
 
@@ -300,6 +342,7 @@ class Kube:
             body=desired,
             query=[("fieldManager", FIELD_MANAGER), ("force", "true")],
             content_type="application/apply-patch+yaml",
+            target=ObjectRef(kind, str(meta.get("namespace") or ""), meta["name"]),
         )
         log.info("applied %s %s/%s", kind, meta.get("namespace"), meta["name"])
         return applied or {}, True
@@ -312,6 +355,7 @@ class Kube:
             path,
             body={"status": dict(status)},
             content_type="application/merge-patch+json",
+            target=ObjectRef("CallPlatform", namespace, name, "status"),
         )
 
     def post_event(
@@ -350,4 +394,4 @@ class Kube:
             "count": 1,
         }
         path = resource_of("v1", "Event").path(meta["namespace"])
-        self._request("post Event", "POST", path, body=event)
+        self._request("post Event", "POST", path, body=event, target=ObjectRef("Event", meta["namespace"]))

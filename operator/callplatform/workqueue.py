@@ -3,12 +3,13 @@
 Watch events, Secret changes and the resync all just `request` a platform. A
 platform asked for ten times while waiting is reconciled once; a platform is
 never reconciled by two workers at the same time; a failed pass is retried with
-exponential backoff.
+exponential backoff and full jitter (`retry_delay`).
 """
 
 from __future__ import annotations
 
 import logging
+import random
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -17,6 +18,30 @@ log = logging.getLogger(__name__)
 
 Key = tuple[str, str]  # (namespace, name)
 
+BACKOFF_BASE_SECONDS = 1.0
+# The longest wait between two attempts: a platform failing on a broken cluster is looked at again
+# at most this long after the cluster is fixed, so it recovers well within a minute.
+BACKOFF_CAP_SECONDS = 30.0
+# Never retry at once: a zero draw would make the failing pass a busy loop.
+BACKOFF_FLOOR_SECONDS = 0.1
+
+
+def retry_delay(
+    failures: int,
+    rng: random.Random,
+    *,
+    base: float = BACKOFF_BASE_SECONDS,
+    cap: float = BACKOFF_CAP_SECONDS,
+) -> float:
+    """Seconds before attempt `failures + 1`: full jitter (AWS's "exponential backoff and jitter"),
+    a uniform draw in (0, min(cap, base * 2**(failures - 1))].
+
+    The jitter spreads many platforms failing on the same fault (a full Service IP range, an API
+    server restart) over the window instead of retrying them in lockstep.
+    """
+    ceiling = min(cap, base * 2.0 ** min(max(failures, 1) - 1, 62))
+    return min(ceiling, max(BACKOFF_FLOOR_SECONDS, rng.uniform(0.0, ceiling)))
+
 
 class ReconcileQueue:
     def __init__(
@@ -24,12 +49,14 @@ class ReconcileQueue:
         process: Callable[[Key], float | None],
         *,
         workers: int = 2,
-        max_backoff_seconds: float = 60.0,
+        max_backoff_seconds: float = BACKOFF_CAP_SECONDS,
+        rng: random.Random | None = None,
     ) -> None:
         """`process(key)` runs one pass; it returns seconds until it wants another look, or None."""
         self._process = process
         self._workers = workers
         self._max_backoff = max_backoff_seconds
+        self._rng = rng or random.Random()
         self._due: dict[Key, float] = {}
         self._active: set[Key] = set()
         self._failures: dict[Key, int] = {}
@@ -98,9 +125,10 @@ class ReconcileQueue:
             except Exception as exc:
                 failures = self._failures.get(key, 0) + 1
                 self._failures[key] = failures
-                again = min(2.0**failures, self._max_backoff)
+                with self._cv:  # workers share the RNG
+                    again = retry_delay(failures, self._rng, cap=self._max_backoff)
                 # The exception's text only: never a traceback with local variables in it.
-                log.warning("reconcile %s/%s failed (%s); retrying in %.0fs", *key, exc, again)
+                log.warning("reconcile %s/%s failed (%s); retrying in %.1fs", *key, exc, again)
             finally:
                 self.last_pass_monotonic = time.monotonic()
                 with self._cv:

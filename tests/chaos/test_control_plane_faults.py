@@ -35,16 +35,8 @@ CRD = Path(__file__).resolve().parents[2] / "crds" / "callplatform.io_callplatfo
 
 @pytest.fixture(scope="module")
 def fault_cluster() -> Iterator[localcluster.LocalCluster]:
-    cluster = localcluster.LocalCluster(f"cp-test-{os.getpid()}-chaos", localcluster.build_binaries())
-    try:
-        cluster.start()
-        cluster.kubectl("apply", "--server-side", "-f", str(CRD))
-        cluster.kubectl(
-            "wait", "--for=condition=Established", "crd/callplatforms.callplatform.io", "--timeout=60s"
-        )
+    with localcluster.cluster_of_its_own(f"cp-test-{os.getpid()}-chaos", crd=CRD) as cluster:
         yield cluster
-    finally:
-        cluster.stop()
 
 
 def _healthz(port: int) -> int:
@@ -80,9 +72,7 @@ def test_api_server_and_etcd_outages_recover(
     fault_cluster: localcluster.LocalCluster, tmp_path: Path
 ) -> None:
     cluster = fault_cluster
-    ns = "faults"
-    cluster.kubectl("create", "namespace", ns)
-    cluster.wait_for_default_service_account(ns)
+    ns = cluster.create_namespace("faults")
     operator = OperatorProcess(
         cluster.kubeconfig,
         tmp_path / "operator.log",

@@ -7,7 +7,7 @@ KWOK's stages make pods on its simulated nodes Ready and complete the pods of Jo
 so Deployments become Available and Jobs Complete through the real controllers.
 
 Room for a fleet: `nodes` KWOK nodes of 110 pods each, and a /16 Service IP range
-(kwokctl's default /24 runs out at the 255th Service). `AuditLog` counts requests by
+(kwokctl's default /24 runs out at the 255th Service; `service_ip_range` sets another). `AuditLog` counts requests by
 user, verb and resource in a time window; `restart_component`/`pause_component`
 stop and start one control-plane process (fault tests).
 """
@@ -82,10 +82,14 @@ def _pid_alive(pid: int) -> bool:
 
 
 class LocalCluster:
-    def __init__(self, name: str, bin_dir: Path, *, nodes: int = NODE_COUNT) -> None:
+    def __init__(
+        self, name: str, bin_dir: Path, *, nodes: int = NODE_COUNT, service_ip_range: str = SERVICE_IP_RANGE
+    ) -> None:
         self.name = name
         self.bin_dir = bin_dir
         self.nodes = nodes
+        # A tiny range (a /28) lets a test fill it: the API server then refuses Services with HTTP 500.
+        self.service_ip_range = service_ip_range
         self.workdir = CLUSTERS / name
         self.kubeconfig = self.workdir / "kubeconfig"
         self.kubectl_path = find_kubectl()
@@ -171,8 +175,8 @@ class LocalCluster:
             "--runtime", "binary",
             "--kube-authorization",
             "--kube-audit-policy", str(AUDIT_POLICY),
-            "--extra-args", f"kube-apiserver=service-cluster-ip-range={SERVICE_IP_RANGE}",
-            "--extra-args", f"kube-controller-manager=service-cluster-ip-range={SERVICE_IP_RANGE}",
+            "--extra-args", f"kube-apiserver=service-cluster-ip-range={self.service_ip_range}",
+            "--extra-args", f"kube-controller-manager=service-cluster-ip-range={self.service_ip_range}",
             "--config", str(config),
             "--kubeconfig", str(self.kubeconfig),
             "--kube-apiserver-binary", str(b / "kube-apiserver"),
@@ -211,6 +215,12 @@ class LocalCluster:
             "apply", "-f", "-", input=json.dumps({"apiVersion": "v1", "kind": "List", "items": nodes})
         )
         self.kubectl("wait", "--for=condition=Ready", "node", "--all", "--timeout=120s")
+
+    def create_namespace(self, name: str) -> str:
+        """A namespace that pods can be created in (its default ServiceAccount exists)."""
+        self.kubectl("create", "namespace", name)
+        self.wait_for_default_service_account(name)
+        return name
 
     def wait_for_default_service_account(self, namespace: str = "default", timeout: float = 60) -> None:
         """Pods can't be created in a namespace before the controller-manager made its ServiceAccount."""
@@ -300,6 +310,23 @@ class LocalCluster:
         with contextlib.suppress(subprocess.SubprocessError, OSError):
             self._kwokctl("delete", "cluster", check=False, timeout=120)
         shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def cluster_of_its_own(
+    name: str, *, crd: Path | None = None, service_ip_range: str = SERVICE_IP_RANGE
+) -> Iterator[LocalCluster]:
+    """A cluster for one test module (faults or limits no other test may see), with `crd` applied
+    and Established; always deleted afterwards."""
+    cluster = LocalCluster(name, build_binaries(), service_ip_range=service_ip_range)
+    try:
+        cluster.start()
+        if crd is not None:
+            cluster.kubectl("apply", "--server-side", "-f", str(crd))
+            cluster.kubectl("wait", "--for=condition=Established", "crd", "--all", "--timeout=60s")
+        yield cluster
+    finally:
+        cluster.stop()
 
 
 def _is_zombie(pid: int) -> bool:

@@ -308,9 +308,9 @@ class _HealthHandler(BaseHTTPRequestHandler):
 
 
 @contextlib.contextmanager
-def running_health_server() -> Iterator[str]:
-    """A plain HTTP server on a free loopback port; yields its base URL."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _HealthHandler)
+def running_health_server(handler: type[BaseHTTPRequestHandler] = _HealthHandler) -> Iterator[str]:
+    """A plain HTTP server on a free loopback port (answering as `handler` does); yields its base URL."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -318,6 +318,7 @@ def running_health_server() -> Iterator[str]:
     finally:
         server.shutdown()
         server.server_close()
+        thread.join()
 
 
 def wait_for_udp(

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import random
 import threading
 import time
 from collections.abc import Callable, Iterator
 
 import pytest
 
-from callplatform.workqueue import Key, PeriodicResync, ReconcileQueue
+from callplatform.workqueue import (
+    BACKOFF_CAP_SECONDS,
+    BACKOFF_FLOOR_SECONDS,
+    Key,
+    PeriodicResync,
+    ReconcileQueue,
+    retry_delay,
+)
 
 A, B = ("ns", "a"), ("ns", "b")
 
@@ -82,12 +90,42 @@ def test_a_failed_pass_is_retried(started: list[ReconcileQueue]) -> None:
         if len(attempts) == 1:
             raise RuntimeError("API down")
 
-    queue = ReconcileQueue(process, workers=1, max_backoff_seconds=0.2)
+    queue = ReconcileQueue(process, workers=1, max_backoff_seconds=0.2, rng=random.Random(7))
     started.append(queue)
     queue.start()
     queue.request(A)
     _wait(lambda: len(attempts) == 2, timeout=10)
-    assert attempts[1] - attempts[0] >= 0.15  # backed off, not a hot loop
+    expected = retry_delay(1, random.Random(7), cap=0.2)  # the same draw the queue made
+    assert attempts[1] - attempts[0] >= expected - 0.01  # backed off, not a hot loop
+    assert expected >= BACKOFF_FLOOR_SECONDS
+
+
+def test_retry_delay_grows_exponentially_and_stays_within_its_bounds() -> None:
+    rng = random.Random(2026)
+    for failures in range(1, 80):
+        ceiling = min(BACKOFF_CAP_SECONDS, 2.0 ** (failures - 1))
+        delays = [retry_delay(failures, rng) for _ in range(200)]
+        assert all(BACKOFF_FLOOR_SECONDS <= d <= ceiling for d in delays), failures
+        # Full jitter: the draws cover the window, not only its top (a fixed exponential would).
+        if ceiling >= 1:
+            assert min(delays) < 0.25 * ceiling and max(delays) > 0.75 * ceiling, failures
+    # So a cluster fixed during a long outage is looked at again within the cap: under a minute.
+    assert BACKOFF_CAP_SECONDS <= 30
+    assert max(retry_delay(1000, rng) for _ in range(1000)) <= BACKOFF_CAP_SECONDS
+
+
+def test_retry_delay_spreads_platforms_failing_together() -> None:
+    """300 platforms failing on the same fault for the 6th time do not retry in lockstep."""
+    rng = random.Random(11)
+    delays = sorted(retry_delay(6, rng) for _ in range(300))
+    assert len({round(d, 2) for d in delays}) > 250
+    buckets = [sum(1 for d in delays if k * 8 <= d < (k + 1) * 8) for k in range(4)]  # 0-32 s in 8 s bins
+    assert all(40 <= count <= 110 for count in buckets), buckets  # about 75 each: uniform over (0, 30]
+
+
+def test_retry_delay_is_a_pure_function_of_the_rng() -> None:
+    first = [retry_delay(n, random.Random(5)) for n in range(1, 10)]
+    assert first == [retry_delay(n, random.Random(5)) for n in range(1, 10)]
 
 
 def test_periodic_resync_requests_every_platform(started: list[ReconcileQueue]) -> None:
