@@ -18,27 +18,30 @@ writes at all.
 from __future__ import annotations
 
 import asyncio
-import importlib
-import inspect
 import logging
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
-from types import ModuleType
 from typing import Any
 
 import kopf
 
 from callplatform import metrics
 from callplatform.apply_failure import report_failed_pass
+from callplatform.calls.db import CallMetricsCollector
 from callplatform.conditions import condition_statuses
 from callplatform.findings import Finding
+from callplatform.httpserver import OperatorHttpServer
 from callplatform.kube import Kube, KubeError
+from callplatform.liveness import LivenessFacts, liveness_problems, running_watchers
 from callplatform.model import Platform
-from callplatform.reconcile import CALLPLATFORM_API, HealthLookup, Hooks, Reconciler
+from callplatform.probes.health import HealthRegistry
+from callplatform.probes.scheduler import ProbeScheduler
+from callplatform.probes.targets import build_targets
+from callplatform.reconcile import CALLPLATFORM_API, Hooks, Reconciler
 from callplatform.render.labels import INSTANCE_LABEL, MANAGED_BY, MANAGED_BY_LABEL
 from callplatform.render.secrets import SecretValues
+from callplatform.threadbridge import LoopBridge, off_loop
 from callplatform.workqueue import Key, PeriodicResync, ReconcileQueue
 
 log = logging.getLogger(__name__)
@@ -70,36 +73,28 @@ class OperatorOptions:
     stuck_after_seconds: float = 600.0
 
 
-def _optional(module: str) -> ModuleType | None:
-    """The health monitor lands separately; the reconciler runs without it."""
-    try:
-        return importlib.import_module(module)
-    except ImportError:
-        log.warning("%s is not available: health conditions stay Unknown", module)
-        return None
-
-
-async def _maybe_await(value: Any) -> None:
-    if inspect.isawaitable(value):
-        await value
-
-
 class Operator:
-    def __init__(self, options: OperatorOptions, kube: Kube | None = None) -> None:
+    def __init__(
+        self,
+        options: OperatorOptions,
+        kube: Kube | None = None,
+        *,
+        http_server: OperatorHttpServer | None = None,
+    ) -> None:
         self.options = options
         self.kube = kube or Kube.from_environment(on_error=metrics.record_api_error)
-        self._loop: asyncio.AbstractEventLoop | None = None
+        self._bridge = LoopBridge()
         self._secret_index: dict[Key, frozenset[str]] = {}
         self._index_lock = threading.Lock()
-        self.health_registry: Any = None
-        self.probe_scheduler: Any = None
-        self.http_server: Any = None
-        self.collector: Any = None
-        self._probes_targets: Any = None
-        self._load_health_monitor()
+        self.health_registry = HealthRegistry()
+        self.probe_scheduler = ProbeScheduler(
+            self.health_registry, on_change=self._on_health_change, record=metrics.record_probe
+        )
+        self.collector = CallMetricsCollector()
+        self.http_server = http_server
         self.reconciler = Reconciler(
             self.kube,
-            health=self._health_lookup(),
+            health=self.health_registry.component_health,
             hooks=Hooks(
                 on_pass=self._after_pass, on_migration=metrics.record_migration, on_gone=self._forget
             ),
@@ -109,35 +104,8 @@ class Operator:
 
     # --- wiring of the other parts of the operator ---------------------------
 
-    def _load_health_monitor(self) -> None:
-        health = _optional("callplatform.probes.health")
-        scheduler = _optional("callplatform.probes.scheduler")
-        targets = _optional("callplatform.probes.targets")
-        if health is not None:
-            self.health_registry = health.HealthRegistry()
-        if health is not None and scheduler is not None and targets is not None:
-            self.probe_scheduler = scheduler.ProbeScheduler(
-                self.health_registry, on_change=self._on_health_change, record=metrics.record_probe
-            )
-            self._probes_targets = targets
-        calls_db = _optional("callplatform.calls.db")
-        if calls_db is not None:
-            self.collector = calls_db.CallMetricsCollector()
-
-    def _health_lookup(self) -> HealthLookup | None:
-        registry = self.health_registry
-        if registry is None:
-            return None
-        lookup: HealthLookup = registry.component_health
-        return lookup
-
     def _on_health_change(self, namespace: str, name: str, *_: object) -> None:
         self.queue.request((namespace, name))
-
-    def _in_loop(self, fn: Callable[..., Any], *args: Any) -> None:
-        """The probe scheduler and call-metrics collector live on kopf's event loop."""
-        if self._loop is not None:
-            self._loop.call_soon_threadsafe(fn, *args)
 
     def _after_pass(
         self,
@@ -150,21 +118,20 @@ class Operator:
         metrics.set_platform_conditions(namespace, name, {c["type"]: c["status"] for c in conditions})
         metrics.set_findings(namespace, name, findings)
         metrics.set_rate_limits(namespace, name, platform.calls.rate_limits.by_event_and_scope())
-        if self.probe_scheduler is not None and self._probes_targets is not None:
-            if platform.monitoring.enabled:
-                targets = self._probes_targets.build_targets(platform, secrets)
-                interval = platform.monitoring.probe_interval_seconds
-                self._in_loop(self.probe_scheduler.upsert, namespace, name, targets, interval)
-            else:
-                self._in_loop(self.probe_scheduler.remove, namespace, name)
-        if self.collector is not None:
-            ref = platform.database.url_ref
-            url = secrets.get(ref.name, {}).get(ref.key, "")
-            valid = not any(str(f.severity) == "error" for f in findings)
-            if platform.database.metrics_enabled and valid and url:
-                self._in_loop(self.collector.upsert, namespace, name, url, platform.database.call_log)
-            else:
-                self._in_loop(self.collector.remove, namespace, name)
+        # The probe scheduler and the call-metrics collector live on kopf's event loop.
+        if platform.monitoring.enabled:
+            targets = build_targets(platform, secrets)
+            interval = platform.monitoring.probe_interval_seconds
+            self._bridge.to_loop(self.probe_scheduler.upsert, namespace, name, targets, interval)
+        else:
+            self._bridge.to_loop(self.probe_scheduler.remove, namespace, name)
+        ref = platform.database.url_ref
+        url = secrets.get(ref.name, {}).get(ref.key, "")
+        valid = not any(str(f.severity) == "error" for f in findings)
+        if platform.database.metrics_enabled and valid and url:
+            self._bridge.to_loop(self.collector.upsert, namespace, name, url, platform.database.call_log)
+        else:
+            self._bridge.to_loop(self.collector.remove, namespace, name)
 
     def on_platform_event(self, namespace: str, name: str) -> None:
         """Any CallPlatform watch event, DELETED included, only asks for a pass.
@@ -182,10 +149,8 @@ class Operator:
         with self._index_lock:
             self._secret_index.pop((namespace, name), None)
         metrics.forget_platform(namespace, name)
-        if self.probe_scheduler is not None:
-            self._in_loop(self.probe_scheduler.remove, namespace, name)
-        if self.collector is not None:
-            self._in_loop(self.collector.remove, namespace, name)
+        self._bridge.to_loop(self.probe_scheduler.remove, namespace, name)
+        self._bridge.to_loop(self.collector.remove, namespace, name)
 
     # --- passes ----------------------------------------------------------------
 
@@ -233,45 +198,47 @@ class Operator:
                 if key[0] == namespace and secret_name in names
             ]
 
-    def is_healthy(self) -> bool:
-        """Liveness: workers, resync, probe scheduler and call-metrics collector are alive, and no
-        pass has been stuck for long."""
-        if not (self.queue.is_alive() and self.resync.is_alive()):
-            return False
-        for component in (self.probe_scheduler, self.collector):
-            if component is not None and not component.is_alive():
-                return False
-        idle_for = time.monotonic() - self.queue.last_pass_monotonic
-        return self.queue.pending() == 0 or idle_for < self.options.stuck_after_seconds
+    def liveness(self) -> list[str]:
+        """What `/healthz` reports (`callplatform.liveness`): empty while alive. Runs on the event
+        loop, where kopf's watch-stream tasks are."""
+        return liveness_problems(
+            LivenessFacts(
+                watchers_running=len(running_watchers(asyncio.all_tasks())),
+                # One watch stream per watched kind (the platforms, Secrets, the owned kinds) and
+                # namespace; cluster-wide, one per kind.
+                watchers_expected=(2 + len(OWNED_KINDS)) * max(1, len(self.options.namespaces)),
+                workers_alive=self.queue.is_alive(),
+                resync_alive=self.resync.is_alive(),
+                probe_scheduler_alive=self.probe_scheduler.is_alive(),
+                collector_alive=self.collector.is_alive(),
+                oldest_wait_seconds=self.queue.oldest_wait_seconds(),
+                stuck_after_seconds=self.options.stuck_after_seconds,
+            )
+        )
 
     # --- lifecycle -----------------------------------------------------------
 
     async def startup(self, settings: kopf.OperatorSettings) -> None:
         configure_settings(settings)
-        self._loop = asyncio.get_running_loop()
+        self._bridge.bind(asyncio.get_running_loop())
         self.queue.start()
         self.resync.start()
-        if self.probe_scheduler is not None:
-            await _maybe_await(self.probe_scheduler.start())
-        if self.collector is not None:
-            await _maybe_await(self.collector.start())
-        httpserver = _optional("callplatform.httpserver")
-        if httpserver is not None and self.health_registry is not None:
-            self.http_server = httpserver.OperatorHttpServer(
-                self.health_registry,
-                liveness=self.is_healthy,
-                readiness=self.is_healthy,
-                host=self.options.http_host,
-                port=self.options.http_port,
-            )
-            await _maybe_await(self.http_server.start())
+        await self.probe_scheduler.start()
+        await self.collector.start()
+        # With --leader-elect, the server already runs (in standby mode) and switches over here.
+        if self.http_server is None:
+            self.http_server = OperatorHttpServer(host=self.options.http_host, port=self.options.http_port)
+        self.http_server.serve_operator(self.health_registry, liveness=self.liveness, readiness=self.liveness)
+        if not self.http_server.started:
+            await self.http_server.start()
 
     async def cleanup(self) -> None:
-        for component in (self.http_server, self.probe_scheduler, self.collector):
-            if component is not None:
-                await _maybe_await(component.stop())
-        await asyncio.to_thread(self.resync.stop)
-        await asyncio.to_thread(self.queue.stop)
+        if self.http_server is not None:
+            await self.http_server.stop()
+        await self.probe_scheduler.stop()
+        await self.collector.stop()
+        await off_loop(self.resync.stop)
+        await off_loop(self.queue.stop)
 
     def register(self, registry: kopf.OperatorRegistry) -> None:
         @kopf.on.login(registry=registry)
@@ -288,12 +255,6 @@ class Operator:
         @kopf.on.cleanup(registry=registry)
         async def stop(**_: Any) -> None:
             await self.cleanup()
-
-        @kopf.on.probe(id="reconciler", registry=registry)
-        def reconciler_probe(**_: Any) -> dict[str, Any]:
-            if not self.is_healthy():
-                raise kopf.PermanentError("reconcile workers are not running or stuck")
-            return {"pending": self.queue.pending()}
 
         @kopf.on.event(GROUP, VERSION, PLURAL, registry=registry)
         def platform_event(**kwargs: Any) -> None:

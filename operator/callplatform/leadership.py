@@ -17,11 +17,13 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from callplatform.httpserver import OperatorHttpServer
+from callplatform.threadbridge import off_loop
 
 log = logging.getLogger(__name__)
 
@@ -304,85 +306,6 @@ class LeaderElector:
             log.warning("could not release the Lease (a standby takes over when it expires): %s", exc)
 
 
-HEALTH_API_PREFIX = "/api/calls/health/"
-FORWARD_TIMEOUT_SECONDS = 5.0
-
-
-def forward_to_leader(
-    endpoint: str, path: str, timeout: float = FORWARD_TIMEOUT_SECONDS
-) -> tuple[int, str, bytes]:
-    """GET `path` from the leader's HTTP server: (status, content type, body).
-
-    A standby has no probe results of its own; the health API answers what the leader knows. An
-    unknown or unreachable leader is a 503, as an unhealthy answer would be.
-    """
-    import http.client
-    import json
-
-    def unavailable(reason: str) -> tuple[int, str, bytes]:
-        return 503, "application/json", json.dumps({"error": reason, "standby": True}).encode()
-
-    host, _, port = endpoint.rpartition(":")
-    if not host or not port.isdigit():
-        return unavailable("no leader is known yet")
-    connection = http.client.HTTPConnection(host.strip("[]"), int(port), timeout=timeout)
-    try:
-        connection.request("GET", path)
-        response = connection.getresponse()
-        return response.status, response.getheader("Content-Type", "application/json"), response.read()
-    except OSError:
-        return unavailable("the leader did not answer")
-    finally:
-        connection.close()
-
-
-class StandbyHttpServer:
-    """The HTTP endpoints of a replica that waits for the Lease.
-
-    A standby is alive and ready (it must be, or a rolling update would never proceed). It serves
-    /metrics (process metrics, no platform series) so that scraping every pod never sees a down
-    target, and passes the health API on to the leader, so a Service in front of all replicas
-    answers it whichever pod it picks. It reconciles nothing. The operator's own server replaces
-    it on election.
-    """
-
-    def __init__(self, host: str, port: int, leader_endpoint: Callable[[], str] = lambda: "") -> None:
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                path = self.path.split("?", 1)[0]
-                status, content_type = 200, "text/plain; charset=utf-8"
-                if path in ("/healthz", "/readyz"):
-                    body = b"standby: waiting for the leader Lease\n"
-                elif path == "/metrics":
-                    from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
-
-                    body, content_type = generate_latest(REGISTRY), CONTENT_TYPE_LATEST
-                elif path.startswith(HEALTH_API_PREFIX):
-                    status, content_type, body = forward_to_leader(leader_endpoint(), self.path)
-                else:
-                    status, body = 404, b"not found\n"
-                self.send_response(status)
-                self.send_header("Content-Type", content_type)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                del format, args
-
-        ThreadingHTTPServer.allow_reuse_address = True
-        self._server = ThreadingHTTPServer((host, port), Handler)
-        self._thread = threading.Thread(target=self._server.serve_forever, name="standby-http", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
-
-
 # --- `callplatform run --leader-elect` ---------------------------------------------------------
 
 SERVICE_ACCOUNT_NAMESPACE_FILE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
@@ -438,14 +361,18 @@ def settings_from_arguments(args: Any) -> LeaseSettings:
     )
 
 
-def run_while_leading(args: Any, operate: Callable[[], None]) -> None:
+async def run_while_leading(
+    args: Any, server: OperatorHttpServer, operate: Callable[[], Awaitable[None]]
+) -> None:
     """Without --leader-elect: `operate()`. With it: stand by until elected, then `operate()`.
 
-    Losing the Lease ends the process at once (exit code 1), so a replica that is no longer the
-    leader never makes another write; the kubelet restarts it as a standby.
+    While standing by, `server` (the operator's one HTTP server) runs in standby mode; the operator
+    switches it to its own mode when it starts. Losing the Lease ends the process at once (exit
+    code 1), so a replica that is no longer the leader never makes another write; the kubelet
+    restarts it as a standby.
     """
     if not getattr(args, "leader_elect", False):
-        operate()
+        await operate()
         return
     import os
 
@@ -466,13 +393,16 @@ def run_while_leading(args: Any, operate: Callable[[], None]) -> None:
         os._exit(1)
 
     elector = LeaderElector(LeaseClient(api_client, settings), settings, on_lost=lost)
-    standby = StandbyHttpServer(args.http_host, args.http_port, elector.leader_endpoint)
-    standby.start()
+    server.serve_standby(elector.leader_endpoint)
+    await server.start()
+    stop = threading.Event()
     try:
-        elector.acquire()
-    finally:
-        standby.stop()
+        await off_loop(elector.acquire, stop)
+    except BaseException:
+        stop.set()  # the election thread ends within a retry period, so the process can exit
+        await server.stop()
+        raise
     try:
-        operate()
+        await operate()
     finally:
-        elector.release()
+        await off_loop(elector.release)

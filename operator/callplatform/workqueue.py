@@ -59,11 +59,11 @@ class ReconcileQueue:
         self._rng = rng or random.Random()
         self._due: dict[Key, float] = {}
         self._active: set[Key] = set()
+        self._active_since: dict[Key, float] = {}
         self._failures: dict[Key, int] = {}
         self._cv = threading.Condition()
         self._stopped = threading.Event()
         self._threads: list[threading.Thread] = []
-        self.last_pass_monotonic = time.monotonic()
 
     def request(self, key: Key, delay_seconds: float = 0.0) -> None:
         when = time.monotonic() + delay_seconds
@@ -101,6 +101,16 @@ class ReconcileQueue:
         with self._cv:
             return len(self._due) + len(self._active)
 
+    def oldest_wait_seconds(self) -> float:
+        """How long the longest-waiting platform has waited: a pass running since, or a request due
+        since and not picked up (a platform waiting for its own running pass counts as that pass).
+        Backoffs and rechecks not yet due do not count: they wait on purpose."""
+        now = time.monotonic()
+        with self._cv:
+            running = [now - since for since in self._active_since.values()]
+            due = [now - when for key, when in self._due.items() if when <= now and key not in self._active]
+        return max(running + due, default=0.0)
+
     def _next(self) -> Key | None:
         with self._cv:
             while not self._stopped.is_set():
@@ -111,6 +121,7 @@ class ReconcileQueue:
                     _, key = min(due)
                     del self._due[key]
                     self._active.add(key)
+                    self._active_since[key] = now
                     return key
                 wait = min((when - now for when, _ in ready), default=1.0)
                 self._cv.wait(timeout=max(0.01, min(wait, 1.0)))
@@ -130,9 +141,9 @@ class ReconcileQueue:
                 # The exception's text only: never a traceback with local variables in it.
                 log.warning("reconcile %s/%s failed (%s); retrying in %.1fs", *key, exc, again)
             finally:
-                self.last_pass_monotonic = time.monotonic()
                 with self._cv:
                     self._active.discard(key)
+                    self._active_since.pop(key, None)
                     self._cv.notify_all()
             if again is not None:
                 self.request(key, again)

@@ -32,7 +32,11 @@ async def served() -> AsyncIterator[tuple[str, HealthRegistry, Switch]]:
     registry = HealthRegistry()
     switch = Switch()
     server = OperatorHttpServer(
-        registry, liveness=lambda: switch.alive, readiness=lambda: switch.ready, host="127.0.0.1", port=0
+        registry,
+        liveness=lambda: [] if switch.alive else ["reconcile workers are not running"],
+        readiness=lambda: [] if switch.ready else ["not yet"],
+        host="127.0.0.1",
+        port=0,
     )
     await server.start()
     assert server.port != 0
@@ -48,12 +52,13 @@ async def test_liveness_and_readiness_follow_their_checks(served: tuple[str, Hea
         assert (await client.get("/healthz")).status_code == 200
         assert (await client.get("/readyz")).status_code == 503
         switch.alive, switch.ready = False, True
-        assert (await client.get("/healthz")).status_code == 503
+        unhealthy = await client.get("/healthz")
+        assert (unhealthy.status_code, unhealthy.text) == (503, "reconcile workers are not running\n")
         assert (await client.get("/readyz")).status_code == 200
 
 
 async def test_a_raising_check_is_unhealthy() -> None:
-    def broken() -> bool:
+    def broken() -> list[str]:
         raise RuntimeError("boom")
 
     server = OperatorHttpServer(HealthRegistry(), liveness=broken, readiness=broken, host="127.0.0.1", port=0)

@@ -50,7 +50,10 @@ async def http_server() -> AsyncIterator[
     started: list[OperatorHttpServer] = []
 
     async def start(registry: HealthRegistry, alive: Callable[[], bool]) -> OperatorHttpServer:
-        server = OperatorHttpServer(registry, liveness=alive, readiness=alive, host="127.0.0.1", port=0)
+        def problems() -> list[str]:
+            return [] if alive() else ["the probe scheduler stopped"]
+
+        server = OperatorHttpServer(registry, liveness=problems, readiness=problems, host="127.0.0.1", port=0)
         await server.start()
         started.append(server)
         return server

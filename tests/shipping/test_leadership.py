@@ -5,14 +5,15 @@ from __future__ import annotations
 
 import json
 import threading
-import urllib.request
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from callplatform.httpserver import OperatorHttpServer
 from callplatform.leadership import (
     ENDPOINT_ANNOTATION,
     LeaderElector,
@@ -21,11 +22,11 @@ from callplatform.leadership import (
     LeaseRecord,
     LeaseSettings,
     Observation,
-    StandbyHttpServer,
     desired_spec,
     may_acquire,
     micro_time,
 )
+from callplatform.probes.health import HealthRegistry
 
 NOW = datetime(2026, 11, 27, 14, 0, 0, tzinfo=UTC)
 
@@ -186,23 +187,44 @@ def test_leader_that_cannot_renew_gives_up_within_the_renew_deadline() -> None:
     assert not elector.leading.is_set()
 
 
-def test_standby_server_answers_probes_and_metrics() -> None:
-    server = StandbyHttpServer("127.0.0.1", 0)
-    port = server._server.server_address[1]
-    server.start()
+async def test_standby_mode_answers_probes_and_metrics() -> None:
+    server = OperatorHttpServer(host="127.0.0.1", port=0)
+    server.serve_standby(lambda: "")
+    await server.start()
     try:
-        for path in ("/healthz", "/readyz"):
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as response:
-                assert response.status == 200
-                assert b"standby" in response.read()
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
-            families = {f.name for f in text_string_to_metric_families(response.read().decode())}
-        assert "process_cpu_seconds" in families or "python_info" in families
-        with pytest.raises(urllib.error.HTTPError) as missing:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/debug", timeout=5)
-        assert missing.value.code == 404
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{server.port}") as client:
+            for path in ("/healthz", "/readyz"):
+                response = await client.get(path)
+                assert (response.status_code, response.text) == (
+                    200,
+                    "standby: waiting for the leader Lease\n",
+                )
+            metrics = await client.get("/metrics")
+            families = {f.name for f in text_string_to_metric_families(metrics.text)}
+            assert "process_cpu_seconds" in families or "python_info" in families
+            assert (await client.get("/debug")).status_code == 404
     finally:
-        server.stop()
+        await server.stop()
+
+
+async def test_the_one_server_switches_from_standby_to_operator_on_the_same_port() -> None:
+    server = OperatorHttpServer(host="127.0.0.1", port=0)
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{server.port}") as client:
+        await server.start()
+        client.base_url = httpx.URL(f"http://127.0.0.1:{server.port}")
+        try:
+            assert (await client.get("/healthz")).status_code == 503  # no mode yet: starting
+            server.serve_standby(lambda: "")
+            assert (await client.get("/healthz")).text.startswith("standby")
+            server.serve_operator(HealthRegistry(), liveness=lambda: ["watch streams: 0 of 9 running"],
+                                  readiness=lambda: [])  # fmt: skip
+            alive = await client.get("/healthz")
+            assert (alive.status_code, alive.text) == (503, "watch streams: 0 of 9 running\n")
+            assert (await client.get("/readyz")).status_code == 200
+            health = await client.get("/api/calls/health/jitsi")
+            assert health.status_code == 200 and health.json()["platforms"] == []  # its own answer
+        finally:
+            await server.stop()
 
 
 class LeaderHealthApi(BaseHTTPRequestHandler):
@@ -218,37 +240,35 @@ class LeaderHealthApi(BaseHTTPRequestHandler):
         del format, args
 
 
-def test_standby_passes_the_health_api_on_to_the_leader() -> None:
+async def test_standby_passes_the_health_api_on_to_the_leader() -> None:
     leader = ThreadingHTTPServer(("127.0.0.1", 0), LeaderHealthApi)
     threading.Thread(target=leader.serve_forever, daemon=True).start()
     endpoint = {"value": ""}
-    standby = StandbyHttpServer("127.0.0.1", 0, lambda: endpoint["value"])
-    port = standby._server.server_address[1]
-    standby.start()
-    url = f"http://127.0.0.1:{port}/api/calls/health/coturn?platform=production"
+    standby = OperatorHttpServer(host="127.0.0.1", port=0)
+    standby.serve_standby(lambda: endpoint["value"])
+    await standby.start()
+    url = f"http://127.0.0.1:{standby.port}/api/calls/health/coturn?platform=production"
     try:
-        with pytest.raises(urllib.error.HTTPError) as unknown:
-            urllib.request.urlopen(url, timeout=5)
-        assert unknown.value.code == 503
-        assert json.loads(unknown.value.read())["standby"] is True
+        async with httpx.AsyncClient(timeout=15) as client:
+            unknown = await client.get(url)
+            assert unknown.status_code == 503
+            assert unknown.json()["standby"] is True
 
-        endpoint["value"] = f"127.0.0.1:{leader.server_address[1]}"
-        with pytest.raises(urllib.error.HTTPError) as forwarded:
-            urllib.request.urlopen(url, timeout=5)
-        assert forwarded.value.code == 503  # the leader's answer, status and body
-        assert json.loads(forwarded.value.read()) == {
-            "path": "/api/calls/health/coturn?platform=production",
-            "platforms": {"calls/production": "unhealthy"},
-        }
+            endpoint["value"] = f"127.0.0.1:{leader.server_address[1]}"
+            forwarded = await client.get(url)
+            assert forwarded.status_code == 503  # the leader's answer, status and body
+            assert forwarded.json() == {
+                "path": "/api/calls/health/coturn?platform=production",
+                "platforms": {"calls/production": "unhealthy"},
+            }
 
-        leader.shutdown()
-        leader.server_close()
-        with pytest.raises(urllib.error.HTTPError) as gone:
-            urllib.request.urlopen(url, timeout=10)
-        assert gone.value.code == 503
-        assert json.loads(gone.value.read())["error"] == "the leader did not answer"
+            leader.shutdown()
+            leader.server_close()
+            gone = await client.get(url)
+            assert gone.status_code == 503
+            assert gone.json()["error"] == "the leader did not answer"
     finally:
-        standby.stop()
+        await standby.stop()
 
 
 def test_lease_record_reads_the_leader_endpoint() -> None:

@@ -41,6 +41,7 @@ def run(args: argparse.Namespace) -> int:
     from kubernetes.config import ConfigException
 
     from callplatform.handlers import Operator, OperatorOptions
+    from callplatform.httpserver import OperatorHttpServer
 
     if args.priority and not args.peering:
         raise UsageError("--priority needs --peering NAME")
@@ -69,8 +70,9 @@ def run(args: argparse.Namespace) -> int:
         http_host=args.http_host,
         http_port=args.http_port,
     )
+    server = OperatorHttpServer(host=args.http_host, port=args.http_port)
     try:
-        operator = Operator(options)
+        operator = Operator(options, http_server=server)
     except ConfigException as exc:
         raise UsageError(f"no Kubernetes credentials: {exc}") from None
     registry = kopf.OperatorRegistry()
@@ -79,19 +81,19 @@ def run(args: argparse.Namespace) -> int:
     # With a namespace list, kopf must not list namespaces or watch CRDs (cluster-scoped reads):
     # the chart then grants namespaced Roles only.
     settings.scanning.disabled = bool(args.namespace)
-    # With --leader-elect, stand by until this replica holds the Lease (callplatform.leadership).
-    leadership.run_while_leading(
-        args,
-        lambda: asyncio.run(
-            kopf.operator(
-                registry=registry,
-                settings=settings,
-                standalone=not args.peering,
-                peering_name=args.peering,
-                priority=args.priority,
-                clusterwide=args.all_namespaces,
-                namespaces=tuple(args.namespace),
-            )
-        ),
-    )
+
+    async def operate() -> None:
+        await kopf.operator(
+            registry=registry,
+            settings=settings,
+            standalone=not args.peering,
+            peering_name=args.peering,
+            priority=args.priority,
+            clusterwide=args.all_namespaces,
+            namespaces=tuple(args.namespace),
+        )
+
+    # With --leader-elect, stand by (the HTTP server in standby mode) until this replica holds the
+    # Lease (callplatform.leadership); one event loop and one HTTP server throughout.
+    asyncio.run(leadership.run_while_leading(args, server, operate))
     return 0

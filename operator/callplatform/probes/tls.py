@@ -11,6 +11,8 @@ from functools import lru_cache
 
 from cryptography import x509
 
+from callplatform.threadbridge import off_loop
+
 DEFAULT_CERT_EXPIRY_WARNING_SECONDS = 14 * 86400.0
 CA_FILE_ENV = "CALLPLATFORM_PROBE_CA_FILE"
 INSECURE_ENV = "CALLPLATFORM_PROBE_INSECURE"
@@ -78,7 +80,7 @@ async def warm_context(options: TlsOptions) -> None:
     Raises TlsConfigError if the CA file is unusable."""
     future = _warming.get(options)
     if future is None or future.get_loop() is not asyncio.get_running_loop():
-        future = asyncio.ensure_future(asyncio.to_thread(client_context, options))
+        future = asyncio.ensure_future(off_loop(client_context, options))
         _warming[options] = future
     try:
         await asyncio.shield(future)
