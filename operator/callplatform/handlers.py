@@ -33,7 +33,12 @@ from callplatform.conditions import condition_statuses
 from callplatform.findings import Finding
 from callplatform.httpserver import OperatorHttpServer
 from callplatform.kube import Kube, KubeError
-from callplatform.liveness import LivenessFacts, liveness_problems, running_watchers
+from callplatform.liveness import (
+    WATCH_START_GRACE_SECONDS,
+    LivenessFacts,
+    liveness_problems,
+    running_watchers,
+)
 from callplatform.model import Platform
 from callplatform.probes.health import HealthRegistry
 from callplatform.probes.scheduler import ProbeScheduler
@@ -92,6 +97,8 @@ class Operator:
         )
         self.collector = CallMetricsCollector()
         self.http_server = http_server
+        self._started_monotonic = time.monotonic()
+        self._all_watching = False  # every watch stream has run at least once
         self.reconciler = Reconciler(
             self.kube,
             health=self.health_registry.component_health,
@@ -201,19 +208,30 @@ class Operator:
     def liveness(self) -> list[str]:
         """What `/healthz` reports (`callplatform.liveness`): empty while alive. Runs on the event
         loop, where kopf's watch-stream tasks are."""
-        return liveness_problems(
-            LivenessFacts(
-                watchers_running=len(running_watchers(asyncio.all_tasks())),
-                # One watch stream per watched kind (the platforms, Secrets, the owned kinds) and
-                # namespace; cluster-wide, one per kind.
-                watchers_expected=(2 + len(OWNED_KINDS)) * max(1, len(self.options.namespaces)),
-                workers_alive=self.queue.is_alive(),
-                resync_alive=self.resync.is_alive(),
-                probe_scheduler_alive=self.probe_scheduler.is_alive(),
-                collector_alive=self.collector.is_alive(),
-                oldest_wait_seconds=self.queue.oldest_wait_seconds(),
-                stuck_after_seconds=self.options.stuck_after_seconds,
-            )
+        return liveness_problems(self._liveness_facts())
+
+    def readiness(self) -> list[str]:
+        """What `/readyz` reports: the same, and not ready until every watch stream has started."""
+        return liveness_problems(self._liveness_facts(), readiness=True)
+
+    def _liveness_facts(self) -> LivenessFacts:
+        running = len(running_watchers(asyncio.all_tasks()))
+        # One watch stream per watched kind (the platforms, Secrets, the owned kinds) and namespace;
+        # cluster-wide, one per kind.
+        expected = (2 + len(OWNED_KINDS)) * max(1, len(self.options.namespaces))
+        if running >= expected:
+            self._all_watching = True
+        in_grace = time.monotonic() - self._started_monotonic < WATCH_START_GRACE_SECONDS
+        return LivenessFacts(
+            watchers_running=running,
+            watchers_expected=expected,
+            workers_alive=self.queue.is_alive(),
+            resync_alive=self.resync.is_alive(),
+            probe_scheduler_alive=self.probe_scheduler.is_alive(),
+            collector_alive=self.collector.is_alive(),
+            oldest_wait_seconds=self.queue.oldest_wait_seconds(),
+            stuck_after_seconds=self.options.stuck_after_seconds,
+            watchers_starting=not self._all_watching and in_grace,
         )
 
     # --- lifecycle -----------------------------------------------------------
@@ -221,6 +239,7 @@ class Operator:
     async def startup(self, settings: kopf.OperatorSettings) -> None:
         configure_settings(settings)
         self._bridge.bind(asyncio.get_running_loop())
+        self._started_monotonic = time.monotonic()
         self.queue.start()
         self.resync.start()
         await self.probe_scheduler.start()
@@ -228,7 +247,9 @@ class Operator:
         # With --leader-elect, the server already runs (in standby mode) and switches over here.
         if self.http_server is None:
             self.http_server = OperatorHttpServer(host=self.options.http_host, port=self.options.http_port)
-        self.http_server.serve_operator(self.health_registry, liveness=self.liveness, readiness=self.liveness)
+        self.http_server.serve_operator(
+            self.health_registry, liveness=self.liveness, readiness=self.readiness
+        )
         if not self.http_server.started:
             await self.http_server.start()
 

@@ -3,7 +3,10 @@
 Each check names what is wrong, so a failing probe says why (`/healthz` answers the list with 503):
 - kopf's watch streams: one watcher task per watched kind and namespace. A watcher that died is
   not restarted by kopf, and then no event of that kind ever reaches the operator again (kopf's
-  most reported production failure), so it must fail liveness and restart the pod;
+  most reported production failure), so it must fail liveness and restart the pod. kopf starts
+  them a moment after the operator (discovery first): until all have run once, and for at most
+  `WATCH_START_GRACE_SECONDS`, a shortfall fails readiness only, so that a slow start (a newly
+  elected leader on a busy API server) is not killed by the liveness probe;
 - the reconcile workers and the periodic resync threads;
 - the probe scheduler (every platform's probe loop makes progress) and the call-metrics collector;
 - no platform stuck: no pass running, and no request due but not picked up, for longer than
@@ -18,6 +21,7 @@ from dataclasses import dataclass
 
 # kopf names each watch stream's task "watcher for <resource>@<namespace>" (kopf's orchestration).
 WATCHER_TASK_PREFIX = "watcher for "
+WATCH_START_GRACE_SECONDS = 60.0
 
 
 def running_watchers(tasks: Iterable[asyncio.Task[object]]) -> list[str]:
@@ -39,12 +43,15 @@ class LivenessFacts:
     collector_alive: bool
     oldest_wait_seconds: float
     stuck_after_seconds: float
+    # Not all watch streams have run yet, and the start-up grace is not over.
+    watchers_starting: bool = False
 
 
-def liveness_problems(facts: LivenessFacts) -> list[str]:
-    """Empty when the operator is alive; otherwise one line per problem."""
+def liveness_problems(facts: LivenessFacts, *, readiness: bool = False) -> list[str]:
+    """Empty when the operator is alive (or, with `readiness`, ready); otherwise one line per problem."""
     problems = []
-    if facts.watchers_running < facts.watchers_expected:
+    starting = facts.watchers_starting and not readiness
+    if facts.watchers_running < facts.watchers_expected and not starting:
         problems.append(f"watch streams: {facts.watchers_running} of {facts.watchers_expected} running")
     if not facts.workers_alive:
         problems.append("reconcile workers are not running")

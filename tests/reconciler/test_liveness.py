@@ -26,6 +26,13 @@ def test_an_alive_operator_has_no_problem() -> None:
     assert liveness_problems(ALIVE) == []
 
 
+def test_watch_streams_still_starting_fail_readiness_only() -> None:
+    starting = replace(ALIVE, watchers_running=0, watchers_starting=True)
+    assert liveness_problems(starting) == []
+    assert liveness_problems(starting, readiness=True) == ["watch streams: 0 of 9 running"]
+    assert liveness_problems(replace(starting, watchers_starting=False)) == ["watch streams: 0 of 9 running"]
+
+
 def test_each_dead_part_is_named() -> None:
     assert liveness_problems(replace(ALIVE, watchers_running=8)) == ["watch streams: 8 of 9 running"]
     assert liveness_problems(replace(ALIVE, workers_alive=False)) == ["reconcile workers are not running"]
