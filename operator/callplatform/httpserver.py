@@ -173,6 +173,11 @@ class OperatorHttpServer:
     def serve_standby(self, leader_endpoint: Callable[[], str]) -> None:
         self._mode = StandbyMode(leader_endpoint)
 
+    def serve_starting(self) -> None:
+        """Neither mode: elected, while the operator starts (503, and no health API forwarding,
+        which would now reach this very server)."""
+        self._mode = None
+
     @property
     def started(self) -> bool:
         return self._runner is not None

@@ -224,7 +224,9 @@ class LeaderElector:
     def leader_endpoint(self) -> str:
         """host:port of the current leader's HTTP server, as last read from the Lease."""
         record = self.last_seen
-        return record.endpoint if record is not None and record.holder else ""
+        if record is None or not record.holder or record.holder == self._settings.identity:
+            return ""  # never this replica's own server: a request would be passed on to itself
+        return record.endpoint
 
     def try_acquire_or_renew(self) -> bool:
         """One round of the election; True when this process holds the Lease afterwards."""
@@ -402,6 +404,7 @@ async def run_while_leading(
         stop.set()  # the election thread ends within a retry period, so the process can exit
         await server.stop()
         raise
+    server.serve_starting()
     try:
         await operate()
     finally:

@@ -280,6 +280,17 @@ def test_lease_record_reads_the_leader_endpoint() -> None:
     assert LeaseRecord.from_lease({"spec": {}}).endpoint == ""
 
 
+def test_the_leader_endpoint_is_never_this_replicas_own() -> None:
+    elector = LeaderElector(FakeLeases().client(), settings("b"), on_lost=lambda: None, clock=Clock())
+    elector.last_seen = LeaseRecord("a", "t1", 15, 0, "1", endpoint="10.0.0.5:8080")
+    assert elector.leader_endpoint() == "10.0.0.5:8080"
+    elector.last_seen = LeaseRecord("", "t1", 15, 0, "2", endpoint="10.0.0.5:8080")  # released
+    assert elector.leader_endpoint() == ""
+    # Elected, its renewals read its own record: a standby server passing requests on would reach itself.
+    elector.last_seen = LeaseRecord("b", "t2", 15, 1, "3", endpoint="10.0.0.6:8080")
+    assert elector.leader_endpoint() == ""
+
+
 class RecordingApiClient:
     """Stands in for kubernetes.client.ApiClient: records requests, answers 200 with the body."""
 
