@@ -21,6 +21,7 @@ import asyncio
 import logging
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,11 +29,12 @@ import kopf
 
 from callplatform import metrics
 from callplatform.apply_failure import report_failed_pass
+from callplatform.cache import CachedReader, CacheSyncer, ObjectCache, WatchedKind
 from callplatform.calls.db import CallMetricsCollector
 from callplatform.conditions import condition_statuses
 from callplatform.findings import Finding
 from callplatform.httpserver import OperatorHttpServer
-from callplatform.kube import Kube, KubeError
+from callplatform.kube import RESOURCES, Kube, KubeError
 from callplatform.liveness import (
     WATCH_START_GRACE_SECONDS,
     LivenessFacts,
@@ -60,11 +62,26 @@ OWNED_KINDS = (
     ("", "v1", "services"),
     ("", "v1", "configmaps"),
     # A managed coturn (spec.turn.server). ServiceMonitors are not watched: their CRD may not
-    # exist, and the periodic resync repairs them.
+    # exist. A pass reads them through a 5-minute memo (cache.Memo), so a resync repairs them
+    # once that has expired.
     ("apps", "v1", "daemonsets"),
     ("policy", "v1", "poddisruptionbudgets"),
     ("networking.k8s.io", "v1", "networkpolicies"),
+    # HTTPRoutes (spec.gateway) are not watched either (the chart grants no list/watch on them):
+    # read through the same memo.
 )
+
+
+def cached_kinds() -> list[WatchedKind]:
+    """What kopf watches, as the cache keeps it: every CallPlatform and Secret of the watched
+    namespaces, and the owned kinds' objects that carry our managed-by label."""
+    kind_of = {(resource.group_version, resource.plural): key for key, resource in RESOURCES.items()}
+    managed = ((MANAGED_BY_LABEL, MANAGED_BY),)
+    kinds = [WatchedKind(CALLPLATFORM_API, "CallPlatform"), WatchedKind("v1", "Secret")]
+    for group, version, plural in OWNED_KINDS:
+        api_version, kind = kind_of[(f"{group}/{version}" if group else version, plural)]
+        kinds.append(WatchedKind(api_version, kind, managed))
+    return kinds
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,8 +116,12 @@ class Operator:
         self.http_server = http_server
         self._started_monotonic = time.monotonic()
         self._all_watching = False  # every watch stream has run at least once
+        # Fed by the kopf handlers below, listed once per kind by the syncer: passes read here.
+        self.cache = ObjectCache(cached_kinds(), options.namespaces or (None,))
+        self.cache_syncer = CacheSyncer(self.kube, self.cache)
         self.reconciler = Reconciler(
             self.kube,
+            reader=CachedReader(self.kube, self.cache),
             health=self.health_registry.component_health,
             hooks=Hooks(
                 on_pass=self._after_pass, on_migration=metrics.record_migration, on_gone=self._forget
@@ -151,6 +172,10 @@ class Operator:
         """
         self.queue.request((namespace, name))
 
+    def observe(self, event: Mapping[str, Any]) -> None:
+        """A kopf watch event into the cache (type None is kopf's listing)."""
+        self.cache.observe(event.get("type"), event.get("object") or {})
+
     def _forget(self, namespace: str, name: str) -> None:
         """Called by the pass that found the platform gone (Hooks.on_gone), nowhere else."""
         with self._index_lock:
@@ -192,7 +217,7 @@ class Operator:
         namespaces: tuple[str | None, ...] = self.options.namespaces or (None,)
         keys = []
         for namespace in namespaces:
-            for item in self.kube.list(CALLPLATFORM_API, "CallPlatform", namespace):
+            for item in self.reconciler.reader.list(CALLPLATFORM_API, "CallPlatform", namespace):
                 meta = item.get("metadata", {})
                 keys.append((str(meta.get("namespace")), str(meta.get("name"))))
         return keys
@@ -240,6 +265,7 @@ class Operator:
         configure_settings(settings)
         self._bridge.bind(asyncio.get_running_loop())
         self._started_monotonic = time.monotonic()
+        self.cache_syncer.start()
         self.queue.start()
         self.resync.start()
         await self.probe_scheduler.start()
@@ -260,6 +286,7 @@ class Operator:
         await self.collector.stop()
         await off_loop(self.resync.stop)
         await off_loop(self.queue.stop)
+        await off_loop(self.cache_syncer.stop)
 
     def register(self, registry: kopf.OperatorRegistry) -> None:
         @kopf.on.login(registry=registry)
@@ -279,10 +306,12 @@ class Operator:
 
         @kopf.on.event(GROUP, VERSION, PLURAL, registry=registry)
         def platform_event(**kwargs: Any) -> None:
+            self.observe(kwargs["event"])  # before asking: the pass reads at least this version
             self.on_platform_event(str(kwargs["namespace"]), str(kwargs["name"]))
 
         @kopf.on.event("", "v1", "secrets", registry=registry)
         def secret_event(**kwargs: Any) -> None:
+            self.observe(kwargs["event"])
             namespace, name, labels = str(kwargs["namespace"]), str(kwargs["name"]), kwargs["labels"]
             keys = set(self.platforms_referencing(namespace, name))
             if labels.get(MANAGED_BY_LABEL) == MANAGED_BY and INSTANCE_LABEL in labels:
@@ -290,18 +319,13 @@ class Operator:
             self.queue.request_all(sorted(keys))
 
         for group, version, plural in OWNED_KINDS:
-
-            @kopf.on.event(
-                group,
-                version,
-                plural,
-                id=f"owned-{plural}",
-                labels={MANAGED_BY_LABEL: MANAGED_BY},
-                registry=registry,
-            )
+            # Unfiltered (kopf filters labels on its side of the same watch): the cache must see
+            # an object lose our label.
+            @kopf.on.event(group, version, plural, id=f"owned-{plural}", registry=registry)
             def owned_event(**kwargs: Any) -> None:
+                self.observe(kwargs["event"])
                 labels = kwargs["labels"]
-                if INSTANCE_LABEL in labels:
+                if labels.get(MANAGED_BY_LABEL) == MANAGED_BY and INSTANCE_LABEL in labels:
                     self.queue.request((str(kwargs["namespace"]), labels[INSTANCE_LABEL]))
 
 

@@ -299,6 +299,23 @@ class Kube:
             f"get {kind}", "GET", path, allow_not_found=True, target=ObjectRef(kind, namespace, name)
         )
 
+    def list_snapshot(
+        self,
+        api_version: str,
+        kind: str,
+        namespace: str | None,
+        label_selector: Mapping[str, str] | None = None,
+    ) -> tuple[list[Manifest], str]:
+        """Like `list`, with the listing's resourceVersion (the cache merges it with watch events)."""
+        path = resource_of(api_version, kind).path(namespace)
+        query = []
+        if label_selector:
+            query.append(("labelSelector", ",".join(f"{k}={v}" for k, v in sorted(label_selector.items()))))
+        target = ObjectRef(kind, namespace or "")
+        result = self._request(f"list {kind}", "GET", path, query=query, target=target) or {}
+        items: list[Manifest] = result.get("items", [])
+        return items, str((result.get("metadata") or {}).get("resourceVersion", ""))
+
     def list(
         self,
         api_version: str,
@@ -307,14 +324,7 @@ class Kube:
         label_selector: Mapping[str, str] | None = None,
     ) -> list[Manifest]:
         """Objects of a kind; with `label_selector`, only those carrying every one of those labels."""
-        path = resource_of(api_version, kind).path(namespace)
-        query = []
-        if label_selector:
-            query.append(("labelSelector", ",".join(f"{k}={v}" for k, v in sorted(label_selector.items()))))
-        target = ObjectRef(kind, namespace or "")
-        result = self._request(f"list {kind}", "GET", path, query=query, target=target) or {}
-        items: list[Manifest] = result.get("items", [])
-        return items
+        return self.list_snapshot(api_version, kind, namespace, label_selector)[0]
 
     def serves(self, group_version: str, plural: str) -> bool:
         """Whether the API server serves `plural` in `group_version` (discovery: no RBAC needed)."""
@@ -347,15 +357,19 @@ class Kube:
         log.info("applied %s %s/%s", kind, meta.get("namespace"), meta["name"])
         return applied or {}, True
 
-    def patch_status(self, namespace: str, name: str, status: Mapping[str, Any]) -> None:
+    def patch_status(self, namespace: str, name: str, status: Mapping[str, Any]) -> Manifest:
+        """Merge-patch the platform's status; returns the platform as the API server now has it."""
         path = resource_of("callplatform.io/v1alpha1", "CallPlatform").path(namespace, name, "status")
-        self._request(
-            "patch CallPlatform status",
-            "PATCH",
-            path,
-            body={"status": dict(status)},
-            content_type="application/merge-patch+json",
-            target=ObjectRef("CallPlatform", namespace, name, "status"),
+        return (
+            self._request(
+                "patch CallPlatform status",
+                "PATCH",
+                path,
+                body={"status": dict(status)},
+                content_type="application/merge-patch+json",
+                target=ObjectRef("CallPlatform", namespace, name, "status"),
+            )
+            or {}
         )
 
     def post_event(

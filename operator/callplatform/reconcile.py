@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
+from callplatform.cache import DirectReader, ObjectReader
 from callplatform.conditions import (
     COTURN_HEALTHY,
     COTURN_SECURE,
@@ -292,15 +293,19 @@ class Reconciler:
         health: HealthLookup | None = None,
         hooks: Hooks | None = None,
         clock: Callable[[], str] = now_rfc3339,
+        reader: ObjectReader | None = None,
     ) -> None:
+        """`kube` makes the writes; `reader` the reads (the operator's watch-fed cache; by default
+        straight from the API server)."""
         self.kube = kube
+        self.reader: ObjectReader = reader or DirectReader(kube)
         self.health = health
         self.hooks = hooks or Hooks()
         self.clock = clock
 
     def reconcile(self, namespace: str, name: str) -> PassResult:
         result = PassResult(namespace, name)
-        live = self.kube.get(CALLPLATFORM_API, "CallPlatform", namespace, name)
+        live = self.reader.get(CALLPLATFORM_API, "CallPlatform", namespace, name)
         if live is None or live.get("metadata", {}).get("deletionTimestamp"):
             result.found = False
             self.hooks.on_gone(namespace, name)
@@ -313,15 +318,15 @@ class Reconciler:
 
         user_secrets: dict[str, dict[str, str]] = {}
         for secret_name in sorted(platform.secret_names()):
-            data = self.kube.read_secret(namespace, secret_name)
+            data = self._read_secret(namespace, secret_name)
             if data is not None:
                 user_secrets[secret_name] = data
         generated = self._ensure_generated(platform, user_secrets, result)
         values = effective_secrets(platform, user_secrets, generated)
         findings = check_platform(platform, values)
         errors = [f for f in findings if f.severity is Severity.ERROR]
-        live_deployment = self.kube.get("apps/v1", "Deployment", namespace, calls_name(platform))
-        turn_tls = self.kube.read_secret(namespace, tls_secret) if tls_secret else None
+        live_deployment = self.reader.get("apps/v1", "Deployment", namespace, calls_name(platform))
+        turn_tls = self._read_secret(namespace, tls_secret) if tls_secret else None
         desired = render_platform(
             platform,
             user_secrets,
@@ -425,7 +430,7 @@ class Reconciler:
         if image:
             new_status["appliedImage"] = image
         if any(status.get(key) != value for key, value in new_status.items()):
-            self.kube.patch_status(namespace, name, new_status)
+            self.reader.remember(self.kube.patch_status(namespace, name, new_status))
             result.writes.append("CallPlatform/status")
         for transition in transitions(previous_conditions, conditions):
             event = event_for(transition)
@@ -445,31 +450,40 @@ class Reconciler:
 
     # --- steps ---------------------------------------------------------------
 
+    def _read_secret(self, namespace: str, name: str) -> dict[str, str] | None:
+        secret = self.reader.get("v1", "Secret", namespace, name)
+        return None if secret is None else decode_secret_data(secret)
+
     def _apply(self, manifest: Manifest, result: PassResult, live: Manifest | None = None) -> Manifest:
         meta = manifest["metadata"]
         if live is None:
-            live = self.kube.get(manifest["apiVersion"], manifest["kind"], meta["namespace"], meta["name"])
+            live = self.reader.get(manifest["apiVersion"], manifest["kind"], meta["namespace"], meta["name"])
         applied, wrote = self.kube.apply(manifest, live)
         if wrote:
             result.writes.append(f"{manifest['kind']}/{meta['name']}")
+            self.reader.remember(applied)
         return applied
 
     def _gateway_route(self, route: Manifest, result: PassResult) -> ConditionState:
         """Apply the HTTPRoute; a cluster without the Gateway API CRDs gets a condition, not a failure."""
         name = route["metadata"]["name"]
         try:
-            return route_state(self._apply(route, result))
+            state = route_state(self._apply(route, result))
         except KubeError as exc:
             if exc.status == 404:
                 return not_installed_state(name)
             if exc.status in (400, 422):
                 return rejected_state(name, str(exc))
             raise
+        if state.status != TRUE or state.reason != "RouteAccepted":
+            # Until the Gateway controller accepts it, read the route afresh on every pass.
+            self.reader.forget(route["apiVersion"], route["kind"], route["metadata"]["namespace"], name)
+        return state
 
     def _serves_service_monitors(self, platform: Platform) -> bool:
         if not (platform.turn.server.managed and platform.turn.prometheus_port):
             return False
-        return self.kube.serves("monitoring.coreos.com/v1", "servicemonitors")
+        return self.reader.serves("monitoring.coreos.com/v1", "servicemonitors")
 
     def _run_coturn(
         self,
@@ -483,11 +497,11 @@ class Reconciler:
             if manifest is not coturn.workload:
                 self._apply(manifest, result)
         meta = coturn.workload["metadata"]
-        live = self.kube.get("apps/v1", coturn.workload["kind"], meta["namespace"], meta["name"])
+        live = self.reader.get("apps/v1", coturn.workload["kind"], meta["namespace"], meta["name"])
         blocker = tls_secret_state(platform, tls)
         if blocker is None and platform.turn.server.host_network:
             try:
-                namespace = self.kube.get("v1", "Namespace", "", platform.namespace)
+                namespace = self.reader.get("v1", "Namespace", "", platform.namespace)
             except KubeError as exc:
                 return ConditionState(
                     TURN_SERVER_READY,
@@ -497,6 +511,8 @@ class Reconciler:
                     f"for hostNetwork (HTTP {exc.status}); grant the operator get on namespaces.",
                 )
             blocker = pod_security_state(platform, namespace)
+            if blocker is not None:  # look again next pass: a relabelled namespace lets coturn start
+                self.reader.forget("v1", "Namespace", "", platform.namespace)
         if blocker is not None:
             log.warning("%s: %s: %s", platform.object_ref, blocker.reason, blocker.message)
             return blocker  # what already runs keeps running
@@ -509,7 +525,7 @@ class Reconciler:
         if render_generated_secret(platform, {}) is None:
             return {}
         name = generated_secret_name(platform)
-        live = self.kube.get("v1", "Secret", platform.namespace, name)
+        live = self.reader.get("v1", "Secret", platform.namespace, name)
         existing = {} if live is None else decode_secret_data(live)
         missing = missing_generated_keys(platform, user_secrets, existing)
         generated = {**existing, **{key: new_secret_value() for key in missing}}
@@ -564,7 +580,7 @@ class Reconciler:
             if running_image
             else "the Deployment is created once it completes"
         )
-        live_job = self.kube.get("batch/v1", "Job", platform.namespace, job_name)
+        live_job = self.reader.get("batch/v1", "Job", platform.namespace, job_name)
         if live_job is None:
             failed_before = (
                 status.get("migrationJob") == job_name
@@ -612,7 +628,7 @@ class Reconciler:
         """Another migration Job of this platform that has not finished (the Job name hashes the pod
         template, so a spec change while a migration runs renders a new name)."""
         selector = {INSTANCE_LABEL: platform.name, COMPONENT_LABEL: MIGRATION_COMPONENT}
-        jobs = self.kube.list("batch/v1", "Job", platform.namespace, label_selector=selector)
+        jobs = self.reader.list("batch/v1", "Job", platform.namespace, label_selector=selector)
         running = [
             job for job in jobs if job["metadata"]["name"] != job_name and _job_outcome(job) == "running"
         ]
@@ -651,7 +667,7 @@ class Reconciler:
         if desired.demo_seed_job is None or not demo_seed_allowed(platform) or seeded == platform.calls.image:
             return seeded
         meta = desired.demo_seed_job["metadata"]
-        live_job = self.kube.get("batch/v1", "Job", platform.namespace, meta["name"])
+        live_job = self.reader.get("batch/v1", "Job", platform.namespace, meta["name"])
         live_job = self._apply(desired.demo_seed_job, result, live_job)
         outcome = _job_outcome(live_job)
         if outcome == "succeeded":

@@ -30,6 +30,7 @@ class FakeKube:
     def __init__(self) -> None:
         self.objects: dict[Key, dict[str, Any]] = {}
         self.writes: list[str] = []
+        self.reads: list[str] = []  # every get/list/discovery a pass made, like the audit log's reads
         self.events: list[dict[str, str]] = []
         self._generation = 0
 
@@ -54,12 +55,14 @@ class FakeKube:
 
     # --- the Kube interface used by Reconciler ---
     def get(self, api_version: str, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
+        self.reads.append(f"get {kind}/{name}")
         found = self.objects.get((kind, namespace, name))
         return copy.deepcopy(found) if found is not None else None
 
     def list(
         self, api_version: str, kind: str, namespace: str | None, label_selector: dict[str, str] | None = None
     ) -> list[dict[str, Any]]:
+        self.reads.append(f"list {kind}")
         wanted = (label_selector or {}).items()
         return [
             copy.deepcopy(o)
@@ -69,7 +72,17 @@ class FakeKube:
             and wanted <= (o.get("metadata", {}).get("labels") or {}).items()
         ]
 
+    def list_snapshot(
+        self, api_version: str, kind: str, namespace: str | None, label_selector: dict[str, str] | None = None
+    ) -> tuple[list[dict[str, Any]], str]:
+        return self.list(api_version, kind, namespace, label_selector), "0"
+
+    def serves(self, group_version: str, plural: str) -> bool:
+        self.reads.append(f"discover {group_version}")
+        return False
+
     def read_secret(self, namespace: str, name: str) -> dict[str, str] | None:
+        self.reads.append(f"get Secret/{name}")
         secret = self.objects.get(("Secret", namespace, name))
         if secret is None:
             return None
@@ -92,10 +105,11 @@ class FakeKube:
         self.writes.append(f"apply {desired['kind']}/{meta['name']}")
         return copy.deepcopy(merged), True
 
-    def patch_status(self, namespace: str, name: str, status: dict[str, Any]) -> None:
+    def patch_status(self, namespace: str, name: str, status: dict[str, Any]) -> dict[str, Any]:
         platform = self.objects[("CallPlatform", namespace, name)]
         platform["status"] = _merge(platform.get("status") or {}, status)
         self.writes.append("status")
+        return copy.deepcopy(platform)
 
     def post_event(
         self, regarding: dict[str, Any], *, event_type: str, reason: str, message: str, action: str = ""

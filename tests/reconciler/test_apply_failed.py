@@ -38,10 +38,10 @@ class RefusingKube(FakeKube):
             raise RANGE_FULL
         return super().apply(desired, live)
 
-    def patch_status(self, namespace: str, name: str, status: dict[str, Any]) -> None:
+    def patch_status(self, namespace: str, name: str, status: dict[str, Any]) -> dict[str, Any]:
         if self.refuse_status:
             raise KubeError("patch CallPlatform status", 0, "ProtocolError")
-        super().patch_status(namespace, name, status)
+        return super().patch_status(namespace, name, status)
 
 
 def _ready(kube: FakeKube) -> dict[str, Any]:

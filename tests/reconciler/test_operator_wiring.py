@@ -82,11 +82,12 @@ def test_a_platform_deleted_while_its_pass_is_in_flight_is_forgotten_by_the_next
     entered, release = threading.Event(), threading.Event()
     patch_status = kube.patch_status
 
-    def held_patch_status(namespace: str, name: str, status: dict[str, Any]) -> None:
-        patch_status(namespace, name, status)
+    def held_patch_status(namespace: str, name: str, status: dict[str, Any]) -> dict[str, Any]:
+        patched = patch_status(namespace, name, status)
         if not entered.is_set():
             entered.set()
             assert release.wait(10)
+        return patched
 
     kube.patch_status = held_patch_status  # type: ignore[method-assign]
     finished: list[bool] = []  # one entry per pass that ran to its end, with whether it found the platform

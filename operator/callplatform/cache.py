@@ -1,0 +1,465 @@
+"""Watch-fed object caches: what a reconcile pass reads instead of asking the API server.
+
+kopf already streams every watched kind (CallPlatforms, Secrets, the owned kinds). Its event
+handlers feed each body into an `ObjectCache` before they ask for a pass, so the pass an event
+triggers always reads a cache at least as new as that event. Bodies are kept by
+(apiVersion, kind, namespace, name) and only ever replaced by a newer resourceVersion, so a late
+event or a stale listing never overwrites what a write just returned.
+
+A kind is trusted only once it is *synced* in a scope (a namespace, or None for all): the
+`CacheSyncer` lists it once with the same selector kopf's handlers care about, and merges that
+listing with what the watch delivered meanwhile. Until then, and again while kopf re-lists after
+a broken watch (objects deleted during the gap would otherwise stay behind), `CachedReader`
+reads through to the API server.
+
+Kinds nobody watches (ServiceMonitors, HTTPRoutes, the Namespace, API discovery) go through a
+small memo with a time to live, so an idle resync of a Ready platform makes no request at all.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from callplatform.kube import Kube, KubeError, Manifest
+
+log = logging.getLogger(__name__)
+
+CacheKey = tuple[str, str, str, str]  # (apiVersion, kind, namespace, name)
+Scope = str | None  # a namespace, or None for the whole cluster
+# A listing of kopf's (its watch restarted) this long after our own listing means a re-list.
+RELIST_AFTER_SECONDS = 30.0
+MEMO_SECONDS = 300.0
+MEMO_LIMIT = 4096
+
+
+@dataclass(frozen=True, slots=True)
+class WatchedKind:
+    """A kind kopf watches, and the labels an object needs for the cache to keep it."""
+
+    api_version: str
+    kind: str
+    labels: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def id(self) -> tuple[str, str]:
+        return (self.api_version, self.kind)
+
+    def keeps(self, body: Mapping[str, Any]) -> bool:
+        labels = (body.get("metadata") or {}).get("labels") or {}
+        return all(labels.get(key) == value for key, value in self.labels)
+
+
+def resource_version(body: Mapping[str, Any]) -> int | None:
+    """The object's resourceVersion as a number (etcd's revision), or None if it is not one."""
+    try:
+        return int((body.get("metadata") or {}).get("resourceVersion", ""))
+    except ValueError:
+        return None
+
+
+def _older(candidate: int | None, current: int | None) -> bool:
+    """Whether `candidate` is known to be older than `current`; unknown versions replace."""
+    return candidate is not None and current is not None and candidate < current
+
+
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    """A body as compact JSON (a fraction of its size as Python objects, and every read parses a
+    private copy), without managedFields (the pass never reads them; they are much of a body)."""
+
+    version: int | None
+    labels: Mapping[str, str]
+    raw: bytes
+
+    @classmethod
+    def of(cls, body: Mapping[str, Any], api_version: str, kind: str) -> _Entry:
+        meta = {key: value for key, value in (body.get("metadata") or {}).items() if key != "managedFields"}
+        kept = {**body, "apiVersion": api_version, "kind": kind, "metadata": meta}  # list items carry neither
+        raw = json.dumps(kept, separators=(",", ":"), default=str).encode()
+        return cls(resource_version(body), dict(meta.get("labels") or {}), raw)
+
+    def body(self) -> Manifest:
+        loaded: Manifest = json.loads(self.raw)
+        return loaded
+
+
+def _key(api_version: str, kind: str, body: Mapping[str, Any]) -> CacheKey:
+    meta = body.get("metadata") or {}
+    return (api_version, kind, str(meta.get("namespace") or ""), str(meta.get("name") or ""))
+
+
+def _labelled(labels: Mapping[str, str], selector: Mapping[str, str] | None) -> bool:
+    return all(labels.get(key) == value for key, value in (selector or {}).items())
+
+
+class ObjectCache:
+    """Bodies of watched kinds by (apiVersion, kind, namespace, name); thread-safe."""
+
+    def __init__(
+        self,
+        kinds: Iterable[WatchedKind],
+        scopes: Iterable[Scope],
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        relist_after_seconds: float = RELIST_AFTER_SECONDS,
+    ) -> None:
+        self.kinds = {kind.id: kind for kind in kinds}
+        self.scopes = tuple(scopes) or (None,)
+        self._clock = clock
+        self._relist_after = relist_after_seconds
+        self._entries: dict[CacheKey, _Entry] = {}
+        self._tombstones: dict[CacheKey, int] = {}  # deletions seen while a listing is under way
+        self._synced: set[tuple[str, str, Scope]] = set()
+        self._listed_at: dict[tuple[str, str, Scope], float] = {}
+        self._wanted: set[tuple[str, str, Scope]] = {
+            (*kind, scope) for kind in self.kinds for scope in self.scopes
+        }
+        self._cv = threading.Condition()
+
+    # --- what the watches and writes feed in ----------------------------------
+
+    def observe(self, event_type: str | None, body: Mapping[str, Any]) -> None:
+        """A kopf watch event: type None (a listing), ADDED, MODIFIED or DELETED."""
+        api_version, kind = str(body.get("apiVersion", "")), str(body.get("kind", ""))
+        watched = self.kinds.get((api_version, kind))
+        if watched is None:
+            return
+        key = _key(api_version, kind, body)
+        version = resource_version(body)
+        with self._cv:
+            if event_type is None:
+                self._maybe_relisting(watched, key[2])
+            if event_type == "DELETED":
+                current = self._entries.get(key)
+                if current is None or not _older(version, current.version):
+                    self._entries.pop(key, None)
+                if version is not None and not self._synced_locked(api_version, kind, key[2]):
+                    self._tombstones[key] = version  # for the listing still to come; cleared by it
+                return
+            if not watched.keeps(body):  # e.g. someone removed our managed-by label
+                self._entries.pop(key, None)
+                return
+            self._put(key, body)
+
+    def store(self, body: Mapping[str, Any]) -> None:
+        """What the API server returned for a write or a read-through: at least as new as we knew."""
+        api_version, kind = str(body.get("apiVersion", "")), str(body.get("kind", ""))
+        watched = self.kinds.get((api_version, kind))
+        if watched is None or not watched.keeps(body):
+            return
+        with self._cv:
+            self._put(_key(api_version, kind, body), body)
+
+    def _put(self, key: CacheKey, body: Mapping[str, Any]) -> None:
+        current = self._entries.get(key)
+        if current is not None and _older(resource_version(body), current.version):
+            return
+        self._entries[key] = _Entry.of(body, key[0], key[1])
+
+    def _maybe_relisting(self, watched: WatchedKind, namespace: str) -> None:
+        """kopf lists a kind again when its watch could not resume (410 Gone, a paused operator).
+        Objects deleted in that gap get no DELETED event: distrust the kind until we list it again."""
+        now = self._clock()
+        for scope in self.scopes:
+            state = (*watched.id, scope)
+            if scope not in (None, namespace) or state not in self._synced:
+                continue
+            if now - self._listed_at.get(state, now) < self._relist_after:
+                continue  # kopf's own first listing, racing ours
+            log.info("%s %s in %s is listed again by its watch: reading through until re-listed",
+                     watched.api_version, watched.kind, scope or "all namespaces")  # fmt: skip
+            self._synced.discard(state)
+            self._wanted.add(state)
+            self._cv.notify_all()
+
+    # --- listings (CacheSyncer) --------------------------------------------------
+
+    def wanted(self) -> list[tuple[WatchedKind, Scope]]:
+        with self._cv:
+            return [(self.kinds[(api_version, kind)], scope) for api_version, kind, scope in sorted(
+                self._wanted, key=lambda state: (state[0], state[1], state[2] or ""))]  # fmt: skip
+
+    def wait_wanted(self, timeout: float) -> None:
+        with self._cv:
+            if not self._wanted:
+                self._cv.wait(timeout)
+
+    def listing_started(self, watched: WatchedKind, scope: Scope) -> None:
+        with self._cv:
+            self._listed_at[(*watched.id, scope)] = self._clock()
+            self._wanted.discard((*watched.id, scope))
+
+    def listing_failed(self, watched: WatchedKind, scope: Scope) -> None:
+        with self._cv:
+            self._wanted.add((*watched.id, scope))
+
+    def replace_listing(
+        self, watched: WatchedKind, scope: Scope, items: Iterable[Mapping[str, Any]], list_version: str
+    ) -> None:
+        """Merge a listing (at resourceVersion `list_version`) with what the watch delivered meanwhile."""
+        api_version, kind = watched.id
+        try:
+            at: int | None = int(list_version)
+        except ValueError:
+            at = None
+        with self._cv:
+            listed: set[CacheKey] = set()
+            for item in items:
+                key = _key(api_version, kind, item)
+                listed.add(key)
+                deleted_at = self._tombstones.get(key)
+                if deleted_at is not None and not _older(deleted_at, resource_version(item)):
+                    continue  # deleted after this listing's copy; the watch said so already
+                self._put(key, item)
+            for key in [k for k in self._entries if k[:2] == watched.id and scope in (None, k[2])]:
+                if key in listed:
+                    continue
+                newer = at is not None and _older(at, self._entries[key].version)
+                if not newer:  # not in a listing taken after it was written: gone
+                    del self._entries[key]
+            for key in [k for k in self._tombstones if k[:2] == watched.id and scope in (None, k[2])]:
+                del self._tombstones[key]
+            self._synced.add((api_version, kind, scope))
+
+    # --- reads -------------------------------------------------------------------
+
+    def watches(self, api_version: str, kind: str) -> bool:
+        return (api_version, kind) in self.kinds
+
+    def synced(self, api_version: str, kind: str, namespace: str | None) -> bool:
+        with self._cv:
+            return self._synced_locked(api_version, kind, namespace)
+
+    def _synced_locked(self, api_version: str, kind: str, namespace: str | None) -> bool:
+        if (api_version, kind, None) in self._synced:
+            return True
+        if namespace is None:
+            return all((api_version, kind, scope) in self._synced for scope in self.scopes)
+        return (api_version, kind, namespace) in self._synced
+
+    def get(self, api_version: str, kind: str, namespace: str, name: str) -> Manifest | None:
+        with self._cv:
+            found = self._entries.get((api_version, kind, namespace, name))
+        return found.body() if found is not None else None
+
+    def list(
+        self, api_version: str, kind: str, namespace: str | None, selector: Mapping[str, str] | None = None
+    ) -> list[Manifest]:
+        with self._cv:
+            found = [
+                entry
+                for (av, k, ns, _), entry in self._entries.items()
+                if (av, k) == (api_version, kind)
+                and namespace in (None, ns)
+                and _labelled(entry.labels, selector)
+            ]
+        return [entry.body() for entry in found]
+
+    def __len__(self) -> int:
+        with self._cv:
+            return len(self._entries)
+
+
+class ListingApi(Protocol):
+    def list_snapshot(
+        self,
+        api_version: str,
+        kind: str,
+        namespace: str | None,
+        label_selector: Mapping[str, str] | None = None,
+    ) -> tuple[list[Manifest], str]: ...
+
+
+class CacheSyncer:
+    """Lists each watched kind once per scope (and again after kopf re-lists it) into the cache."""
+
+    def __init__(self, api: ListingApi, cache: ObjectCache, *, retry_seconds: float = 2.0) -> None:
+        self._api = api
+        self._cache = cache
+        self._retry = retry_seconds
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="cache-sync", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stopped.set()
+        with self._cache._cv:
+            self._cache._cv.notify_all()
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+
+    def sync_once(self) -> bool:
+        """List everything wanted now; whether all listings succeeded."""
+        ok = True
+        for watched, scope in self._cache.wanted():
+            self._cache.listing_started(watched, scope)
+            selector = dict(watched.labels) or None
+            try:
+                items, version = self._api.list_snapshot(watched.api_version, watched.kind, scope, selector)
+            except KubeError as exc:
+                log.warning("cannot list %s for the cache (%s); reading through meanwhile", watched.kind, exc)
+                self._cache.listing_failed(watched, scope)
+                ok = False
+                continue
+            self._cache.replace_listing(watched, scope, items, version)
+        return ok
+
+    def _run(self) -> None:
+        while not self._stopped.is_set():
+            if not self.sync_once():
+                self._stopped.wait(self._retry)
+                continue
+            self._cache.wait_wanted(timeout=1.0)
+
+
+class ObjectReader(Protocol):
+    """The reads of a reconcile pass."""
+
+    def get(self, api_version: str, kind: str, namespace: str, name: str) -> Manifest | None: ...
+    def list(
+        self,
+        api_version: str,
+        kind: str,
+        namespace: str | None,
+        label_selector: Mapping[str, str] | None = None,
+    ) -> list[Manifest]: ...
+    def serves(self, group_version: str, plural: str) -> bool: ...
+    def remember(self, written: Manifest) -> None:
+        """What a write returned, so the next pass does not read it again."""
+
+    def forget(self, api_version: str, kind: str, namespace: str, name: str) -> None:
+        """Read this object afresh next time (an answer that holds the platform back)."""
+
+
+class DirectReader:
+    """Every read goes to the API server (tests, and `callplatform` tools that run one pass)."""
+
+    def __init__(self, kube: Kube) -> None:
+        self._kube = kube
+
+    def get(self, api_version: str, kind: str, namespace: str, name: str) -> Manifest | None:
+        return self._kube.get(api_version, kind, namespace, name)
+
+    def list(
+        self,
+        api_version: str,
+        kind: str,
+        namespace: str | None,
+        label_selector: Mapping[str, str] | None = None,
+    ) -> list[Manifest]:
+        return self._kube.list(api_version, kind, namespace, label_selector=label_selector)
+
+    def serves(self, group_version: str, plural: str) -> bool:
+        return self._kube.serves(group_version, plural)
+
+    def remember(self, written: Manifest) -> None:
+        return None
+
+    def forget(self, api_version: str, kind: str, namespace: str, name: str) -> None:
+        return None
+
+
+class Memo:
+    """Answers for what nobody watches, each kept for `ttl_seconds`, at most `limit` of them."""
+
+    def __init__(
+        self,
+        *,
+        ttl_seconds: float = MEMO_SECONDS,
+        limit: int = MEMO_LIMIT,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._ttl = ttl_seconds
+        self._limit = limit
+        self._clock = clock
+        self._answers: OrderedDict[tuple[str, ...], tuple[float, Any]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[str, ...], read: Callable[[], Any]) -> Any:
+        now = self._clock()
+        with self._lock:
+            found = self._answers.get(key)
+            if found is not None and found[0] > now:
+                self._answers.move_to_end(key)
+                return copy.deepcopy(found[1])
+        value = read()  # errors are not remembered
+        self.put(key, value)
+        return value
+
+    def drop(self, key: tuple[str, ...]) -> None:
+        with self._lock:
+            self._answers.pop(key, None)
+
+    def put(self, key: tuple[str, ...], value: Any) -> None:
+        with self._lock:
+            self._answers[key] = (self._clock() + self._ttl, copy.deepcopy(value))
+            self._answers.move_to_end(key)
+            while len(self._answers) > self._limit:
+                self._answers.popitem(last=False)
+
+
+class CachedReader:
+    """Reads from the watch-fed cache where a kind is synced, through to the API server where it
+    is not yet, and through a memo for kinds nobody watches."""
+
+    def __init__(self, kube: Kube, cache: ObjectCache, memo: Memo | None = None) -> None:
+        self._kube = kube
+        self.cache = cache
+        self.memo = memo or Memo()
+
+    def get(self, api_version: str, kind: str, namespace: str, name: str) -> Manifest | None:
+        if not self.cache.watches(api_version, kind):
+            found: Manifest | None = self.memo.get(
+                ("get", api_version, kind, namespace, name),
+                lambda: self._kube.get(api_version, kind, namespace, name),
+            )
+            return found
+        if self.cache.synced(api_version, kind, namespace):
+            return self.cache.get(api_version, kind, namespace, name)
+        live = self._kube.get(api_version, kind, namespace, name)
+        if live is not None:
+            self.cache.store(live)
+        return live
+
+    def list(
+        self,
+        api_version: str,
+        kind: str,
+        namespace: str | None,
+        label_selector: Mapping[str, str] | None = None,
+    ) -> list[Manifest]:
+        if self.cache.watches(api_version, kind) and self.cache.synced(api_version, kind, namespace):
+            return self.cache.list(api_version, kind, namespace, label_selector)
+        return self._kube.list(api_version, kind, namespace, label_selector=label_selector)
+
+    def serves(self, group_version: str, plural: str) -> bool:
+        served: bool = self.memo.get(
+            ("serves", group_version, plural), lambda: self._kube.serves(group_version, plural)
+        )
+        return served
+
+    def remember(self, written: Manifest) -> None:
+        api_version, kind = str(written.get("apiVersion", "")), str(written.get("kind", ""))
+        if not kind or not written.get("metadata"):
+            return
+        if self.cache.watches(api_version, kind):
+            self.cache.store(written)
+            return
+        meta = written.get("metadata") or {}
+        self.memo.put(
+            ("get", api_version, kind, str(meta.get("namespace") or ""), str(meta.get("name"))), written
+        )
+
+    def forget(self, api_version: str, kind: str, namespace: str, name: str) -> None:
+        """Only memoised answers are dropped: watched kinds are kept fresh by their watch."""
+        self.memo.drop(("get", api_version, kind, namespace, name))

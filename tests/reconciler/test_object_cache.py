@@ -1,0 +1,155 @@
+"""The watch-fed cache: versions only move forward, listings merge with the watch, kinds read
+through until synced, and a pass over a synced cache makes no read at all."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+from reconciler_fake_kube import Clock, FakeKube, bring_up
+from reconciler_platforms import STRONG_SECRETS, platform_manifest, secret_manifest
+
+from callplatform.cache import CachedReader, CacheSyncer, Memo, ObjectCache, WatchedKind
+from callplatform.handlers import cached_kinds
+from callplatform.reconcile import Reconciler
+
+NS = "cached"
+SECRET = WatchedKind("v1", "Secret")
+DEPLOYMENT = WatchedKind(
+    "apps/v1", "Deployment", (("app.kubernetes.io/managed-by", "callplatform-operator"),)
+)
+
+
+def _secret(name: str, version: int, value: str = "x", namespace: str = NS) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": name, "namespace": namespace, "resourceVersion": str(version),
+                     "managedFields": [{"manager": "kubectl"}]},
+        "data": {"k": base64.b64encode(value.encode()).decode()},
+    }  # fmt: skip
+
+
+def _value(cache: ObjectCache, name: str) -> str | None:
+    found = cache.get("v1", "Secret", NS, name)
+    return None if found is None else base64.b64decode(found["data"]["k"]).decode()
+
+
+def test_only_a_newer_version_replaces_an_entry() -> None:
+    cache = ObjectCache([SECRET], [NS])
+    cache.observe("ADDED", _secret("a", 10, "ten"))
+    cache.observe("MODIFIED", _secret("a", 9, "nine"))  # a late event, older than what we hold
+    assert _value(cache, "a") == "ten"
+    cache.store(_secret("a", 12, "twelve"))  # a write's response
+    cache.observe("MODIFIED", _secret("a", 11, "eleven"))
+    assert _value(cache, "a") == "twelve"
+    cache.observe("MODIFIED", _secret("a", 13, "thirteen"))
+    assert _value(cache, "a") == "thirteen"
+    stored = cache.get("v1", "Secret", NS, "a")
+    assert stored is not None and "managedFields" not in stored["metadata"]
+    cache.observe("DELETED", _secret("a", 14))
+    assert cache.get("v1", "Secret", NS, "a") is None
+
+
+def test_an_object_that_loses_our_label_leaves_the_cache() -> None:
+    cache = ObjectCache([DEPLOYMENT], [NS])
+    labels = {"app.kubernetes.io/managed-by": "callplatform-operator"}
+    body = {"apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "d", "namespace": NS, "resourceVersion": "5", "labels": labels}}  # fmt: skip
+    cache.observe("ADDED", body)
+    assert cache.get("apps/v1", "Deployment", NS, "d") is not None
+    cache.observe(
+        "MODIFIED", {**body, "metadata": {**body["metadata"], "resourceVersion": "6", "labels": {}}}
+    )
+    assert cache.get("apps/v1", "Deployment", NS, "d") is None
+    cache.observe("ADDED", {"apiVersion": "apps/v1", "kind": "Deployment",
+                            "metadata": {"name": "other", "namespace": NS, "resourceVersion": "7"}})  # fmt: skip
+    assert cache.get("apps/v1", "Deployment", NS, "other") is None
+
+
+def test_a_listing_merges_with_what_the_watch_delivered_meanwhile() -> None:
+    cache = ObjectCache([SECRET], [NS])
+    assert not cache.synced("v1", "Secret", NS)
+    cache.observe("ADDED", _secret("written-after-the-list", 30))
+    cache.observe("ADDED", _secret("gone-before-the-list", 5))  # its DELETED was lost
+    cache.observe("DELETED", _secret("deleted-after-the-list", 25))
+    cache.observe("MODIFIED", _secret("changed-after-the-list", 28, "new"))
+    cache.replace_listing(
+        SECRET,
+        NS,
+        [_secret("deleted-after-the-list", 15), _secret("changed-after-the-list", 16, "old"),
+         _secret("plain", 17, "plain")],
+        "20",
+    )  # fmt: skip
+    assert cache.synced("v1", "Secret", NS) and cache.synced("v1", "Secret", None)
+    assert _value(cache, "written-after-the-list") == "x"
+    assert _value(cache, "gone-before-the-list") is None
+    assert _value(cache, "deleted-after-the-list") is None
+    assert _value(cache, "changed-after-the-list") == "new"
+    assert _value(cache, "plain") == "plain"
+    cache.observe("DELETED", _secret("never-seen", 40))  # once synced, deletions leave no tombstone
+    assert cache._tombstones == {}
+
+
+def test_kopf_listing_again_after_a_broken_watch_distrusts_the_kind_until_listed_again() -> None:
+    now = [100.0]
+    cache = ObjectCache([SECRET], [NS], clock=lambda: now[0], relist_after_seconds=30.0)
+    cache.listing_started(SECRET, NS)
+    cache.replace_listing(SECRET, NS, [_secret("a", 3)], "3")
+    now[0] += 5
+    cache.observe(None, _secret("a", 3))  # kopf's own first listing, racing ours
+    assert cache.synced("v1", "Secret", NS) and cache.wanted() == []
+    now[0] += 600
+    cache.observe(None, _secret("a", 3))  # kopf listed again: a DELETED may have been lost
+    assert not cache.synced("v1", "Secret", NS)
+    assert cache.wanted() == [(SECRET, NS)]
+
+
+def test_reads_go_through_until_synced_and_unwatched_kinds_are_memoised() -> None:
+    kube = FakeKube()
+    kube.put(_secret("a", 1, "one"))
+    cache = ObjectCache([SECRET], [NS])
+    reader = CachedReader(kube, cache, Memo(ttl_seconds=60))  # type: ignore[arg-type]
+    assert reader.get("v1", "Secret", NS, "a") is not None
+    assert kube.reads == ["get Secret/a"]
+    CacheSyncer(kube, cache).sync_once()  # type: ignore[arg-type]
+    kube.reads.clear()
+    assert reader.get("v1", "Secret", NS, "a") is not None
+    assert reader.get("v1", "Secret", NS, "missing") is None
+    assert kube.reads == []  # synced: absent from the cache means absent
+    for _ in range(3):
+        assert reader.get("v1", "Namespace", "", NS) is None
+        assert reader.serves("monitoring.coreos.com/v1", "servicemonitors") is False
+    assert kube.reads == ["get Namespace/cached", "discover monitoring.coreos.com/v1"]
+
+
+def test_an_idle_pass_over_a_synced_cache_reads_nothing_and_a_secret_event_is_not_stale() -> None:
+    kube = FakeKube()
+    bring_up(kube, Reconciler(kube, clock=Clock()), NS,  # type: ignore[arg-type]
+             secret_manifest(STRONG_SECRETS, namespace=NS), platform_manifest(namespace=NS))  # fmt: skip
+    cache = ObjectCache(cached_kinds(), [NS])
+    assert CacheSyncer(kube, cache).sync_once()  # type: ignore[arg-type]
+    reconciler = Reconciler(kube, clock=Clock(), reader=CachedReader(kube, cache))  # type: ignore[arg-type]
+    reconciler.reconcile(NS, "calls")  # settles anything the fake's controllers left behind
+    kube.reads.clear()
+    kube.writes.clear()
+    for _ in range(3):
+        assert reconciler.reconcile(NS, "calls").ready
+    assert kube.reads == [] and kube.writes == []
+
+    before = kube.obj("Deployment", NS, "calls-calls")
+    assert before is not None
+    checksum = before["spec"]["template"]["metadata"]["annotations"]["callplatform.io/secrets-checksum"]
+    changed = kube.put(
+        secret_manifest(
+            {**STRONG_SECRETS, "JITSI_JWT_SECRET": "jwt-9Rt4wQ2zX7nM5bV8cK1hJ6fL3pS0dG4aE9"}, namespace=NS
+        )
+    )
+    cache.observe("MODIFIED", changed)  # what the Secret handler does before it asks for the pass
+    reconciler.reconcile(NS, "calls")
+    after = kube.obj("Deployment", NS, "calls-calls")
+    assert after is not None
+    assert (
+        after["spec"]["template"]["metadata"]["annotations"]["callplatform.io/secrets-checksum"] != checksum
+    )
+    assert kube.reads == []
