@@ -46,12 +46,12 @@ from callplatform.render.labels import COMPONENT_LABEL, INSTANCE_LABEL
 from callplatform.render.secrets import (
     SecretValues,
     effective_secrets,
+    generatable_refs,
     generated_secret_name,
     missing_generated_keys,
     new_secret_value,
-    render_generated_secret,
 )
-from callplatform.render.workloads import CALLS_CONTAINER, IMAGE_ANNOTATION, calls_name
+from callplatform.render.workloads import CALLS_CONTAINER, IMAGE_ANNOTATION, calls_name, migration_job_name
 from callplatform.rules import check_platform
 
 log = logging.getLogger(__name__)
@@ -276,13 +276,49 @@ def event_for(transition: Transition) -> tuple[str, str] | None:
     return "Normal", transition.reason
 
 
-@dataclass
+@dataclass(frozen=True)
 class _Migration:
     state: ConditionState
     migrated: bool
     migrated_image: str
     migration_job: str
     outcome: str | None = None  # "succeeded"/"failed" when this pass saw the Job finish
+    apply_job: bool = False  # create the Job, or repair its drift
+    live_job: Manifest | None = None
+
+
+@dataclass(frozen=True)
+class Observed:
+    """What a pass starts from: the platform and the objects it decides by."""
+
+    live: Manifest
+    platform: Platform
+    user_secrets: dict[str, dict[str, str]]
+    generated_secret: Manifest | None
+    deployment: Manifest | None
+    turn_tls: Mapping[str, str] | None
+    serves_service_monitors: bool
+    referenced_secrets: frozenset[str]
+
+    @property
+    def status(self) -> Mapping[str, Any]:
+        return self.live.get("status") or {}
+
+    @property
+    def previous_conditions(self) -> list[Mapping[str, Any]]:
+        return list(self.status.get("conditions") or [])
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What the pass decided from `Observed`, before it renders: the render's inputs."""
+
+    generated: dict[str, str]  # the generated Secret's values, new ones included
+    new_generated_keys: list[str]
+    findings: list[Finding]
+    migration_job: str  # the name of this version's migration Job
+    migration: _Migration | None = None  # None: a rule error blocks the rollout
+    deployment_image: str | None = None  # None: no Deployment yet (its first migration runs)
 
 
 class Reconciler:
@@ -304,76 +340,212 @@ class Reconciler:
         self.clock = clock
 
     def reconcile(self, namespace: str, name: str) -> PassResult:
+        """Observe, decide, render once, apply, report."""
         result = PassResult(namespace, name)
-        live = self.reader.get(CALLPLATFORM_API, "CallPlatform", namespace, name)
-        if live is None or live.get("metadata", {}).get("deletionTimestamp"):
+        observed = self._observe(namespace, name)
+        if observed is None:
             result.found = False
             self.hooks.on_gone(namespace, name)
             return result
-        platform = parse_platform(live)
-        status: Mapping[str, Any] = live.get("status") or {}
-        previous_conditions: list[Mapping[str, Any]] = list(status.get("conditions") or [])
-        tls_secret = platform.turn.tls_secret_name if platform.turn.server.managed else ""
-        result.referenced_secrets = frozenset(platform.secret_names() | ({tls_secret} - {""}))
+        platform = observed.platform
+        result.referenced_secrets = observed.referenced_secrets
+        decision = self._decide(observed)
+        desired = render_platform(
+            platform,
+            observed.user_secrets,
+            generated=decision.generated,
+            deployment_image=decision.deployment_image,
+            include_deployment=decision.deployment_image is not None,
+            turn_tls=observed.turn_tls,
+            service_monitor=observed.serves_service_monitors,
+        )
+        states = [secrets_valid_state(decision.findings)]
+        new_status: dict[str, Any] = {}
+        if desired.generated_secret is not None:  # even when blocked: a generated value is kept
+            self._apply(desired.generated_secret, result, observed.generated_secret)
+        if decision.new_generated_keys:
+            log.info(
+                "generated %d secret value(s) for %s", len(decision.new_generated_keys), platform.object_ref
+            )
+        migration = decision.migration
+        if migration is None:
+            result.blocked = True
+            states += self._blocked_states(platform, observed.status, decision.migration_job)
+            deployment = observed.deployment
+        else:
+            states += self._apply_platform(observed, decision, migration, desired, result)
+            new_status.update(migratedImage=migration.migrated_image, migrationJob=migration.migration_job)
+            deployment = observed.deployment
+            if desired.deployment is not None:
+                deployment = self._apply(desired.deployment, result, observed.deployment)
+            if migration.migrated:
+                new_status["seededImage"] = self._seed(platform, observed.status, desired, result)
+            result.converging = result.converging or migration.state.reason == "MigrationRunning"
+        self._report(observed, decision, deployment, states, new_status, result)
+        return result
 
+    # --- observe -------------------------------------------------------------
+
+    def _observe(self, namespace: str, name: str) -> Observed | None:
+        """The platform and what it judges and decides by (from the reader: the watch-fed cache)."""
+        live = self.reader.get(CALLPLATFORM_API, "CallPlatform", namespace, name)
+        if live is None or live.get("metadata", {}).get("deletionTimestamp"):
+            return None
+        platform = parse_platform(live)
+        tls_secret = platform.turn.tls_secret_name if platform.turn.server.managed else ""
         user_secrets: dict[str, dict[str, str]] = {}
         for secret_name in sorted(platform.secret_names()):
             data = self._read_secret(namespace, secret_name)
             if data is not None:
                 user_secrets[secret_name] = data
-        generated = self._ensure_generated(platform, user_secrets, result)
-        values = effective_secrets(platform, user_secrets, generated)
-        findings = check_platform(platform, values)
-        errors = [f for f in findings if f.severity is Severity.ERROR]
-        live_deployment = self.reader.get("apps/v1", "Deployment", namespace, calls_name(platform))
-        turn_tls = self._read_secret(namespace, tls_secret) if tls_secret else None
-        desired = render_platform(
-            platform,
-            user_secrets,
-            generated=generated,
-            turn_tls=turn_tls,
-            service_monitor=self._serves_service_monitors(platform),
+        generated_secret = None
+        if generatable_refs(platform):
+            generated_secret = self.reader.get("v1", "Secret", namespace, generated_secret_name(platform))
+        return Observed(
+            live=live,
+            platform=platform,
+            user_secrets=user_secrets,
+            generated_secret=generated_secret,
+            deployment=self.reader.get("apps/v1", "Deployment", namespace, calls_name(platform)),
+            turn_tls=self._read_secret(namespace, tls_secret) if tls_secret else None,
+            serves_service_monitors=self._serves_service_monitors(platform),
+            referenced_secrets=frozenset(platform.secret_names() | ({tls_secret} - {""})),
         )
 
-        states = [secrets_valid_state(findings)]
-        new_status: dict[str, Any] = {}
-        outcome: str | None = None
-        if errors:
-            result.blocked = True
-            states += self._blocked_states(platform, status, desired)
-            deployment = live_deployment
-        else:
-            migration = self._migrate(platform, status, previous_conditions, desired, live_deployment, result)
-            turn_secret = desired.turn_config_secret
-            self._apply(turn_secret, result)
-            turn_server = None
-            if desired.coturn is not None:
-                turn_server = self._run_coturn(platform, desired.coturn, turn_tls, result)
-                result.converging = turn_server.reason == "TurnServerProgressing"
-            for manifest in (desired.ice_servers_secret, desired.security_headers, desired.service):
-                self._apply(manifest, result)
-            if desired.gateway_route is not None:
-                states.append(self._gateway_route(desired.gateway_route, result))
-            deployment = self._roll_out(platform, user_secrets, generated, migration, live_deployment, result)
-            states += [
-                ConditionState(
-                    TURN_CONFIGURED,
-                    TRUE,
-                    "TurnConfigApplied",
-                    f"turnserver.conf ({platform.turn.credentials.mode} credentials) is in Secret "
-                    f"{turn_secret['metadata']['name']}.",
-                ),
-                *([turn_server] if turn_server is not None else []),
-                migration.state,
-            ]
-            new_status.update(
-                migratedImage=migration.migrated_image,
-                migrationJob=migration.migration_job,
+    # --- decide --------------------------------------------------------------
+
+    def _decide(self, observed: Observed) -> Decision:
+        """Generated values, the rules' verdict, the migration and the Deployment's image."""
+        platform = observed.platform
+        existing = {} if observed.generated_secret is None else decode_secret_data(observed.generated_secret)
+        missing = missing_generated_keys(platform, observed.user_secrets, existing)
+        generated = {**existing, **{key: new_secret_value() for key in missing}}
+        findings = check_platform(platform, effective_secrets(platform, observed.user_secrets, generated))
+        job_name = migration_job_name(platform, observed.user_secrets)
+        decision = Decision(generated, missing, findings, job_name)
+        if any(f.severity is Severity.ERROR for f in findings):
+            return decision  # blocked: no migration decision, nothing applied but the generated Secret
+        migration = self._decide_migration(observed, job_name)
+        if migration.migrated:
+            image: str | None = platform.calls.image
+        else:  # held back on what it runs now, or not created before its first migration
+            image = _container_image(observed.deployment)
+        return replace(decision, migration=migration, deployment_image=image)
+
+    def _decide_migration(self, observed: Observed, job_name: str) -> _Migration:
+        platform, status = observed.platform, observed.status
+        previous_conditions = observed.previous_conditions
+        image = platform.calls.image
+        running_image = _container_image(observed.deployment)
+        done = f"Migration Job {job_name} completed for {image}."
+        if (
+            status.get("migratedImage") == image and status.get("migrationJob") == job_name
+        ) or running_image == image:
+            return _Migration(
+                ConditionState(MIGRATIONS_COMPLETE, TRUE, "MigrationSucceeded", done), True, image, job_name
             )
-            if migration.migrated:
-                new_status["seededImage"] = self._seed(platform, status, desired, result)
-            outcome = migration.outcome
-            result.converging = result.converging or migration.state.reason == "MigrationRunning"
+        previous_image = str(status.get("migratedImage") or "")
+        stays = (
+            f"the Deployment stays on {running_image}"
+            if running_image
+            else "the Deployment is created once it completes"
+        )
+        live_job = self.reader.get("batch/v1", "Job", platform.namespace, job_name)
+        if live_job is None:
+            failed_before = (
+                status.get("migrationJob") == job_name
+                and _condition(previous_conditions, MIGRATIONS_COMPLETE).get("reason") == MIGRATION_FAILED
+            )
+            if failed_before:  # the failed Job was cleaned up; running it again needs a new image
+                message = f"Migration Job {job_name} for {image} failed; {stays}."
+                state = ConditionState(MIGRATIONS_COMPLETE, FALSE, MIGRATION_FAILED, message)
+                return _Migration(state, False, previous_image, job_name)
+            running = self._running_migration(platform, job_name)
+            if running is not None:  # one migration at a time against the database
+                other = running["metadata"]["name"]
+                other_image = (running["metadata"].get("annotations") or {}).get(IMAGE_ANNOTATION, "")
+                of_image = f" for {other_image}" if other_image else ""
+                message = (
+                    f"Migration Job {other}{of_image} is still running; the migration for {image} "
+                    f"(Job {job_name}) starts once it finishes; {stays}."
+                )
+                state = ConditionState(MIGRATIONS_COMPLETE, FALSE, "MigrationRunning", message)
+                return _Migration(state, False, previous_image, job_name)
+        # The Job is applied (created, or its drift repaired); applying never changes its status,
+        # so its outcome is what was observed (a Job about to be created is running).
+        outcome = "running" if live_job is None else _job_outcome(live_job)
+        if outcome == "succeeded":
+            state = ConditionState(MIGRATIONS_COMPLETE, TRUE, "MigrationSucceeded", done)
+            return _Migration(state, True, image, job_name, "succeeded", True, live_job)
+        if outcome == "failed":
+            assert live_job is not None
+            reason = _job_failure_reason(live_job)
+            message = f"Migration Job {job_name} for {image} failed ({reason}); {stays}."
+            state = ConditionState(MIGRATIONS_COMPLETE, FALSE, MIGRATION_FAILED, message)
+            newly = status.get("migrationJob") != job_name or (
+                _condition(previous_conditions, MIGRATIONS_COMPLETE).get("reason") != MIGRATION_FAILED
+            )
+            return _Migration(
+                state, False, previous_image, job_name, "failed" if newly else None, True, live_job
+            )
+        message = f"Migration Job {job_name} is running for {image}; {stays}."
+        state = ConditionState(MIGRATIONS_COMPLETE, FALSE, "MigrationRunning", message)
+        return _Migration(state, False, previous_image, job_name, None, True, live_job)
+
+    # --- apply ---------------------------------------------------------------
+
+    def _apply_platform(
+        self,
+        observed: Observed,
+        decision: Decision,
+        migration: _Migration,
+        desired: DesiredObjects,
+        result: PassResult,
+    ) -> list[ConditionState]:
+        """Apply what a platform without rule errors owns, but its Deployment; returns the conditions."""
+        platform = observed.platform
+        states: list[ConditionState] = []
+        if migration.apply_job:
+            assert desired.migration_job["metadata"]["name"] == migration.migration_job
+            self._apply(desired.migration_job, result, migration.live_job)
+        turn_secret = desired.turn_config_secret
+        self._apply(turn_secret, result)
+        turn_server = None
+        if desired.coturn is not None:
+            turn_server = self._run_coturn(platform, desired.coturn, observed.turn_tls, result)
+            result.converging = turn_server.reason == "TurnServerProgressing"
+        for manifest in (desired.ice_servers_secret, desired.security_headers, desired.service):
+            self._apply(manifest, result)
+        if desired.gateway_route is not None:
+            states.append(self._gateway_route(desired.gateway_route, result))
+        states += [
+            ConditionState(
+                TURN_CONFIGURED,
+                TRUE,
+                "TurnConfigApplied",
+                f"turnserver.conf ({platform.turn.credentials.mode} credentials) is in Secret "
+                f"{turn_secret['metadata']['name']}.",
+            ),
+            *([turn_server] if turn_server is not None else []),
+            migration.state,
+        ]
+        return states
+
+    # --- status --------------------------------------------------------------
+
+    def _report(
+        self,
+        observed: Observed,
+        decision: Decision,
+        deployment: Manifest | None,
+        states: list[ConditionState],
+        new_status: dict[str, Any],
+        result: PassResult,
+    ) -> None:
+        """Conditions, status (written only when it differs), Events on transitions, hooks."""
+        platform, status, live = observed.platform, observed.status, observed.live
+        previous_conditions = observed.previous_conditions
+        namespace, name = platform.namespace, platform.name
         deployment_condition = deployment_state(deployment, platform.calls.image)
         # A blocked or failed platform waits for a change (a watch event), not for time.
         result.converging = result.converging or deployment_condition.reason == "DeploymentProgressing"
@@ -423,7 +595,7 @@ class Reconciler:
         new_status.update(
             observedGeneration=platform.generation,
             conditions=conditions,
-            findings=[f.as_dict() for f in findings],
+            findings=[f.as_dict() for f in decision.findings],
             health=_health_status(conditions),
         )
         image = _container_image(deployment)
@@ -444,9 +616,10 @@ class Reconciler:
                 result.writes.append(f"Event/{event[1]}")
         result.ready = _condition(conditions, READY).get("status") == TRUE
         failing = _condition(conditions, MIGRATIONS_COMPLETE).get("reason") == MIGRATION_FAILED
-        self.hooks.on_migration(namespace, name, outcome, failing)
-        self.hooks.on_pass(platform, values, findings, conditions)
-        return result
+        migration = decision.migration
+        self.hooks.on_migration(namespace, name, migration.outcome if migration else None, failing)
+        values = effective_secrets(platform, observed.user_secrets, decision.generated)
+        self.hooks.on_pass(platform, values, decision.findings, conditions)
 
     # --- steps ---------------------------------------------------------------
 
@@ -518,32 +691,13 @@ class Reconciler:
             return blocker  # what already runs keeps running
         return workload_state(self._apply(coturn.workload, result, live))
 
-    def _ensure_generated(
-        self, platform: Platform, user_secrets: SecretValues, result: PassResult
-    ) -> dict[str, str]:
-        """Read the generated Secret, creating any missing value once. Returns key -> value."""
-        if render_generated_secret(platform, {}) is None:
-            return {}
-        name = generated_secret_name(platform)
-        live = self.reader.get("v1", "Secret", platform.namespace, name)
-        existing = {} if live is None else decode_secret_data(live)
-        missing = missing_generated_keys(platform, user_secrets, existing)
-        generated = {**existing, **{key: new_secret_value() for key in missing}}
-        manifest = render_generated_secret(platform, generated)
-        if manifest is not None:
-            self._apply(manifest, result, live)
-        if missing:
-            log.info("generated %d secret value(s) for %s", len(missing), platform.object_ref)
-        return generated
-
     def _blocked_states(
-        self, platform: Platform, status: Mapping[str, Any], desired: DesiredObjects
+        self, platform: Platform, status: Mapping[str, Any], job: str
     ) -> list[ConditionState]:
         blocked = "Not applied while SecretsValid is False; what already runs keeps running."
         states = [ConditionState(TURN_CONFIGURED, FALSE, BLOCKED_BY_RULES, blocked)]
         if platform.turn.server.managed:
             states.append(ConditionState(TURN_SERVER_READY, FALSE, BLOCKED_BY_RULES, blocked))
-        job = desired.migration_job["metadata"]["name"]
         if status.get("migratedImage") == platform.calls.image and status.get("migrationJob") == job:
             states.append(
                 ConditionState(
@@ -553,76 +707,6 @@ class Reconciler:
         else:
             states.append(ConditionState(MIGRATIONS_COMPLETE, FALSE, BLOCKED_BY_RULES, blocked))
         return states
-
-    def _migrate(
-        self,
-        platform: Platform,
-        status: Mapping[str, Any],
-        previous_conditions: Sequence[Mapping[str, Any]],
-        desired: DesiredObjects,
-        live_deployment: Manifest | None,
-        result: PassResult,
-    ) -> _Migration:
-        image = platform.calls.image
-        job_manifest = desired.migration_job
-        job_name = job_manifest["metadata"]["name"]
-        running_image = _container_image(live_deployment)
-        done = f"Migration Job {job_name} completed for {image}."
-        if (
-            status.get("migratedImage") == image and status.get("migrationJob") == job_name
-        ) or running_image == image:
-            return _Migration(
-                ConditionState(MIGRATIONS_COMPLETE, TRUE, "MigrationSucceeded", done), True, image, job_name
-            )
-        previous_image = str(status.get("migratedImage") or "")
-        stays = (
-            f"the Deployment stays on {running_image}"
-            if running_image
-            else "the Deployment is created once it completes"
-        )
-        live_job = self.reader.get("batch/v1", "Job", platform.namespace, job_name)
-        if live_job is None:
-            failed_before = (
-                status.get("migrationJob") == job_name
-                and _condition(previous_conditions, MIGRATIONS_COMPLETE).get("reason") == MIGRATION_FAILED
-            )
-            if failed_before:  # the failed Job was cleaned up; running it again needs a new image
-                message = f"Migration Job {job_name} for {image} failed; {stays}."
-                state = ConditionState(MIGRATIONS_COMPLETE, FALSE, MIGRATION_FAILED, message)
-                return _Migration(state, False, previous_image, job_name)
-            running = self._running_migration(platform, job_name)
-            if running is not None:  # one migration at a time against the database
-                other = running["metadata"]["name"]
-                other_image = (running["metadata"].get("annotations") or {}).get(IMAGE_ANNOTATION, "")
-                of_image = f" for {other_image}" if other_image else ""
-                message = (
-                    f"Migration Job {other}{of_image} is still running; the migration for {image} "
-                    f"(Job {job_name}) starts once it finishes; {stays}."
-                )
-                state = ConditionState(MIGRATIONS_COMPLETE, FALSE, "MigrationRunning", message)
-                return _Migration(state, False, previous_image, job_name)
-            live_job = self._apply(job_manifest, result, None)
-        else:
-            live_job = self._apply(job_manifest, result, live_job)
-        outcome = _job_outcome(live_job)
-        if outcome == "succeeded":
-            state = ConditionState(MIGRATIONS_COMPLETE, TRUE, "MigrationSucceeded", done)
-            return _Migration(state, True, image, job_name, outcome="succeeded")
-        if outcome == "failed":
-            reason = _job_failure_reason(live_job)
-            message = f"Migration Job {job_name} for {image} failed ({reason}); {stays}."
-            state = ConditionState(MIGRATIONS_COMPLETE, FALSE, MIGRATION_FAILED, message)
-            newly = status.get("migrationJob") != job_name or (
-                _condition(previous_conditions, MIGRATIONS_COMPLETE).get("reason") != MIGRATION_FAILED
-            )
-            return _Migration(state, False, previous_image, job_name, outcome="failed" if newly else None)
-        message = f"Migration Job {job_name} is running for {image}; {stays}."
-        return _Migration(
-            ConditionState(MIGRATIONS_COMPLETE, FALSE, "MigrationRunning", message),
-            False,
-            previous_image,
-            job_name,
-        )
 
     def _running_migration(self, platform: Platform, job_name: str) -> Manifest | None:
         """Another migration Job of this platform that has not finished (the Job name hashes the pod
@@ -637,27 +721,6 @@ class Reconciler:
             if running
             else None
         )
-
-    def _roll_out(
-        self,
-        platform: Platform,
-        user_secrets: SecretValues,
-        generated: Mapping[str, str],
-        migration: _Migration,
-        live_deployment: Manifest | None,
-        result: PassResult,
-    ) -> Manifest | None:
-        """Apply the Deployment: the new image once migrated, otherwise the image it already runs."""
-        if migration.migrated:
-            image = platform.calls.image
-        else:
-            running = _container_image(live_deployment)
-            if running is None:
-                return None
-            image = running
-        desired = render_platform(platform, user_secrets, generated=generated, deployment_image=image)
-        assert desired.deployment is not None
-        return self._apply(desired.deployment, result, live_deployment)
 
     def _seed(
         self, platform: Platform, status: Mapping[str, Any], desired: DesiredObjects, result: PassResult

@@ -264,16 +264,25 @@ def render_service(platform: Platform) -> dict[str, Any]:
     }
 
 
-def _job(platform: Platform, prefix: str, component: str, container: dict[str, Any]) -> dict[str, Any]:
-    migration = platform.calls.migration
+def _job_template(platform: Platform, component: str, container: dict[str, Any]) -> dict[str, Any]:
     resources = canonical_resources(platform.calls.job_resources)
     if resources:  # bounded by default (model.DEFAULT_JOB_RESOURCES): a runaway Job cannot starve the node
         container["resources"] = resources
-    template = {
+    return {
         "metadata": {"labels": common_labels(platform, component)},
         "spec": _pod_spec(platform, [container], restart_policy="Never"),
     }
-    name = object_name(platform, f"{prefix}-{short_hash(json.dumps(template, sort_keys=True))}")
+
+
+def _job_name(platform: Platform, prefix: str, template: Mapping[str, Any]) -> str:
+    """The pod template's digest: the same version always gives the same Job."""
+    return object_name(platform, f"{prefix}-{short_hash(json.dumps(template, sort_keys=True))}")
+
+
+def _job(platform: Platform, prefix: str, component: str, container: dict[str, Any]) -> dict[str, Any]:
+    migration = platform.calls.migration
+    template = _job_template(platform, component, container)
+    name = _job_name(platform, prefix, template)
     job_metadata = metadata(platform, name, component)
     job_metadata["annotations"] = {IMAGE_ANNOTATION: container["image"]}
     return {
@@ -289,10 +298,21 @@ def _job(platform: Platform, prefix: str, component: str, container: dict[str, A
     }
 
 
-def render_migration_job(platform: Platform, secrets: SecretValues) -> dict[str, Any]:
+def _migration_container(platform: Platform, secrets: SecretValues) -> dict[str, Any]:
     env = database_env(platform, secrets) + _SCRATCH_ENV
-    container = _container("migrate", platform.calls.image, platform.calls.migration.command, env)
-    return _job(platform, "migrate", "migration", container)
+    return _container("migrate", platform.calls.image, platform.calls.migration.command, env)
+
+
+def render_migration_job(platform: Platform, secrets: SecretValues) -> dict[str, Any]:
+    return _job(platform, "migrate", "migration", _migration_container(platform, secrets))
+
+
+def migration_job_name(platform: Platform, secrets: SecretValues) -> str:
+    """The name `render_migration_job` gives the Job: what the reconciler decides migrations by,
+    before it renders."""
+    return _job_name(
+        platform, "migrate", _job_template(platform, "migration", _migration_container(platform, secrets))
+    )
 
 
 def render_demo_seed_job(platform: Platform, secrets: SecretValues) -> dict[str, Any]:
