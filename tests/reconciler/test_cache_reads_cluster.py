@@ -120,7 +120,31 @@ def test_a_secret_change_is_reconciled_from_the_cache_with_its_new_value(
         "the new Secret's checksum on both pod templates", 60, fleet.operator,
     )  # fmt: skip
     requests = _operator_requests(audit, start, fleet.namespace)
+    print(f"Secret change: {dict(requests)}")
     reads = {key: count for key, count in requests.items() if key[0] in ("get", "list")}
     assert reads == {}, f"the passes read from the API server: {reads}"
     patched = sorted({key[2] for key in requests if key[:2] == ("patch", "deployments")})
     assert patched == [f"{name}-calls" for name in NAMES]
+
+
+def test_a_spec_change_is_applied_without_reading_the_api_server(fleet: Fleet, kube_cluster: Any) -> None:
+    audit = localcluster.AuditLog(kube_cluster.audit_log)
+    name = NAMES[0]
+    wait_for(fleet.ready, "both platforms Ready", 120, fleet.operator)
+    fleet.wait_resyncs(2)  # a rollout of the previous test settled
+    start = audit.position()
+    kube_cluster.kubectl(
+        "patch", "callplatform", name, "-n", fleet.namespace, "--type=merge", "-p",
+        '{"spec": {"calls": {"replicas": 3}}}',
+    )  # fmt: skip
+    wait_for(
+        lambda: (get_json(kube_cluster, "deployment", f"{name}-calls", "-n", fleet.namespace) or {})
+        .get("spec", {}).get("replicas") == 3,
+        "3 replicas", 60, fleet.operator,
+    )  # fmt: skip
+    wait_for(fleet.ready, "both platforms Ready again", 120, fleet.operator)
+    requests = _operator_requests(audit, start, fleet.namespace)
+    print(f"spec change: {dict(requests)}")
+    reads = {key: count for key, count in requests.items() if key[0] in ("get", "list")}
+    assert reads == {}, f"the passes read from the API server: {reads}"
+    assert requests[("patch", "deployments", f"{name}-calls")] == 1
