@@ -123,7 +123,10 @@ _CATALOGUE = (
         "Defaults such as changeme, secret, password or keepthissecret, repetitions (changeme four "
         "times), dictionary words, keyboard walks and dates are the first guesses of any attacker. "
         "Strength is zxcvbn's estimate (PyPI zxcvbn, first 72 characters, without padding): fewer than "
-        "10^10 guesses is weak. It judges JITSI_JWT_SECRET, TURN_PASSWORD, TURN_SHARED_SECRET and the "
+        "10^10 guesses is weak, as zxcvbn's own matchers and scoring compute it; a value that a lower "
+        "bound of that estimate already puts at 10^10 or more is not scored further "
+        "(rules/zxcvbn_estimate.py; the verdict and the figure in the message are zxcvbn's). "
+        "It judges JITSI_JWT_SECRET, TURN_PASSWORD, TURN_SHARED_SECRET and the "
         "password in DATABASE_URL. TURN passwords and shared secrets that are too short (counted in "
         "characters without padding) let anyone use the relay as an open proxy.",
         "Generate random values: `openssl rand -base64 32`. TURN passwords need at least 16 characters, "

@@ -339,7 +339,7 @@ def _check_strength(out: _Collector, field_path: str, source: str, value: str, m
         )
         return
     estimate = strength(value)
-    if estimate.weak:
+    if estimate.weak and estimate.guesses_log10 is not None:
         out.add(
             "CP006",
             field_path,

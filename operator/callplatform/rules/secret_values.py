@@ -6,7 +6,8 @@
 - Strength: zxcvbn's estimate of the guesses an attacker needs (it finds repetition,
   dictionary words, keyboard walks, dates and sequences); below 10^10 guesses is weak.
   zxcvbn looks at the first 72 characters (its own limit); results are cached per value digest,
-  so the operator's passes over the same Secret do not pay again.
+  so the operator's passes over the same Secret do not pay again. rules/zxcvbn_estimate.py runs
+  zxcvbn's matchers and scoring with two shortcuts that cannot change a verdict or a figure.
 - bcrypt: judged on the raw value (no stripping): $2a$, $2b$ or $2y$, cost 10 to 14 (below is
   brute-forceable, above makes every demo login take seconds), 53 characters of bcrypt base64.
 None of these functions returns the value or part of it.
@@ -18,6 +19,8 @@ import hashlib
 import re
 import unicodedata
 from dataclasses import dataclass
+
+from callplatform.rules import zxcvbn_estimate
 
 MIN_GUESSES_LOG10 = 10.0  # zxcvbn score 4: "very unguessable"
 ZXCVBN_MAX_LENGTH = 72
@@ -42,12 +45,12 @@ def meaningful_length(value: str) -> int:
 
 @dataclass(frozen=True, slots=True)
 class Strength:
-    guesses_log10: float
     weak: bool
+    guesses_log10: float | None  # zxcvbn's figure when weak; None when it is at least 10^10
 
 
 def strength(value: str) -> Strength:
-    """zxcvbn's estimate for the value without its padding."""
+    """zxcvbn's verdict for the value without its padding."""
     meant = value.strip()
     digest = hashlib.sha256(meant.encode("utf-8", errors="surrogatepass")).digest()
     return _cached(digest, meant)
@@ -60,33 +63,17 @@ def _cached(digest: bytes, value: str) -> Strength:
     # Keyed by digest so the cache never holds a secret value.
     found = _CACHE.get(digest)
     if found is None:
-        guesses_log10 = zxcvbn_guesses_log10(value[:ZXCVBN_MAX_LENGTH])
-        found = Strength(guesses_log10, guesses_log10 < MIN_GUESSES_LOG10)
+        weak_guesses = zxcvbn_estimate.at_least_log10(value[:ZXCVBN_MAX_LENGTH], MIN_GUESSES_LOG10)
+        found = Strength(weak_guesses is not None, weak_guesses)
         if len(_CACHE) >= 4096:
             _CACHE.clear()
         _CACHE[digest] = found
     return found
 
 
-_MERGED_DICTIONARIES: list[dict[str, dict[str, int]]] = []
-
-
 def zxcvbn_guesses_log10(value: str) -> float:
-    """zxcvbn's `guesses_log10`, computed by its own matchers and scoring with its frequency lists
-    merged into one (lowest rank per word). The estimate uses only a word's rank, never which list
-    it came from, so the result is identical (tests/rules check this against zxcvbn.zxcvbn) and
-    the dictionary matching, most of zxcvbn's time, runs once per substring instead of per list."""
-    from zxcvbn import matching, scoring  # imported on first use: loading its lists takes a while
-
-    if not _MERGED_DICTIONARIES:
-        merged: dict[str, int] = {}
-        for ranked in matching.RANKED_DICTIONARIES.values():
-            for word, rank in ranked.items():
-                if rank < merged.get(word, rank + 1):
-                    merged[word] = rank
-        _MERGED_DICTIONARIES.append({"merged": merged})
-    matches = matching.omnimatch(value, _MERGED_DICTIONARIES[0])
-    return float(scoring.most_guessable_match_sequence(value, matches)["guesses_log10"])
+    """zxcvbn's `guesses_log10` (rules/zxcvbn_estimate.py computes it, faster, with zxcvbn's code)."""
+    return zxcvbn_estimate.guesses_log10(value)
 
 
 def bcrypt_problem(value: str) -> str | None:
