@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping
-from itertools import chain, product
+from itertools import chain
 from operator import itemgetter
 from typing import Any
 
@@ -55,6 +55,20 @@ class _Dictionary:
                 return min(limit, k - 1)
             limit = found
         return limit
+
+    def longest_translated_word(self, window: list[tuple[str, ...]]) -> int:
+        """At least longest_word_at(t, 0) for every string t taking one character from each choice."""
+        prefixes = [""]
+        for k, choices in enumerate(window, start=1):
+            prefixes = [prefix + char for prefix in prefixes for char in choices]
+            if k >= self.PREFIX_LENGTHS[0]:
+                longest = self.longest[k - self.PREFIX_LENGTHS[0]][1]
+                prefixes = [prefix for prefix in prefixes if prefix in longest]
+                if not prefixes:  # no word of k or more characters starts with any of them
+                    return max(2, k - 1)
+        if len(window) < self.PREFIX_LENGTHS[-1]:
+            return max(2, len(window))  # the value ends: no longer match
+        return max(self.longest[-1][1][prefix] for prefix in prefixes)
 
 
 _LOADED: list[_Dictionary] = []
@@ -246,12 +260,13 @@ def match_reach(password: str) -> list[int] | None:
     backwards = lower[::-1]
     for i in range(n):  # a reversed word ends at n-1-i
         reach[n - 1 - i] = max(reach[n - 1 - i], dictionary.longest_word_at(backwards, i))
-    options = [_l33t_options(char, matching.L33T_TABLE) for char in password]
+    letters = _l33t_letters()
+    options = [(char.lower(), *letters.get(char, ())) for char in password]
+    longest_prefix = dictionary.PREFIX_LENGTHS[-1]
     for i in range(n):
-        window = options[i : i + dictionary.PREFIX_LENGTHS[-1]]
+        window = options[i : i + longest_prefix]
         if any(len(choices) > 1 for choices in window):
-            for prefix in product(*window):
-                reach[i] = max(reach[i], dictionary.longest_word_at("".join(prefix), 0))
+            reach[i] = max(reach[i], dictionary.longest_translated_word(window))
     adjacent = _adjacent_keys()
     run = 1
     for k in range(n - 2, -1, -1):  # run of adjacent keys starting at k
@@ -266,9 +281,18 @@ def match_reach(password: str) -> list[int] | None:
     return reach
 
 
-def _l33t_options(char: str, table: Mapping[str, list[str]]) -> tuple[str, ...]:
-    letters = [letter for letter, subs in table.items() if char in subs]
-    return (char.lower(), *letters)
+_L33T_LETTERS: dict[str, tuple[str, ...]] = {}
+
+
+def _l33t_letters() -> dict[str, tuple[str, ...]]:
+    """Each l33t character of zxcvbn's table, and the letters it may stand for."""
+    if not _L33T_LETTERS:
+        from zxcvbn import matching
+
+        for letter, subs in matching.L33T_TABLE.items():
+            for sub in subs:
+                _L33T_LETTERS[sub] = (*_L33T_LETTERS.get(sub, ()), letter)
+    return _L33T_LETTERS
 
 
 def _repeat_spans(password: str) -> list[tuple[int, int]]:
