@@ -10,9 +10,12 @@ directory, then measures, in one run:
 Prints figures and ratios; asserts nothing. Caches that remember judged values across runs
 (the secret-strength cache) are cleared before every repetition, so each figure is a first look.
 
-With `--compare DIR` (a checkout of another commit, e.g. `git worktree add /tmp/base 51bb3d9`) the
-same measurements run, in the same invocation and on the same generated files, with that
-checkout's code (PYTHONPATH=DIR/operator), and both columns are printed side by side.
+By default the same measurements also run, in the same invocation and on the same generated
+files, with the code of BASELINE_COMMIT (the commit before issue 10's trust boundary, extracted
+with `git archive` into a temporary directory and run with PYTHONPATH=<it>/operator), and both
+columns are printed side by side with their ratio. `--compare DIR` measures another checkout
+instead (e.g. `git worktree add /tmp/base cf9d820`); `--no-compare` measures this one alone.
+Issue 10's goal: in-process validate within 1.10x of the baseline.
 
     .venv/bin/python bench/bench_validate.py [--files 500] [--repeat 5] [--sample 10] [--compare DIR]
 """
@@ -21,11 +24,13 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import io
 import json
 import os
 import statistics
 import subprocess
 import sys
+import tarfile
 import tempfile
 import time
 from collections.abc import Callable
@@ -36,6 +41,11 @@ import yaml
 import callplatform.inputs as inputs
 from callplatform.commands.validate import collect_findings
 from callplatform.rules import check_platform
+
+ROOT = Path(__file__).resolve().parent.parent
+# The commit before issue 10 (cf21566, "Trust boundary") changed validate: the figure not to exceed.
+BASELINE_COMMIT = "cf9d820"
+GOAL_RATIO = 1.10
 
 SECRET = """\
 apiVersion: v1
@@ -95,6 +105,17 @@ def generate(directory: Path, count: int) -> None:
             cidrs='"10.0.0.0/8"' if broken else '"203.0.113.0/24"',
         )
         (directory / f"platform-{i:04d}.yaml").write_text(text, encoding="utf-8")
+
+
+def extract_commit(commit: str, target: Path) -> None:
+    """The commit's operator/ tree, from this repository, into target (no worktree, no checkout)."""
+    archive = subprocess.run(
+        ["git", "-C", str(ROOT), "archive", "--format=tar", commit, "operator"],
+        capture_output=True,
+        check=True,
+    ).stdout
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        tar.extractall(target, filter="data")
 
 
 def _clear_value_caches() -> None:
@@ -172,7 +193,12 @@ def main() -> None:
     parser.add_argument("--files", type=int, default=500)
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--sample", type=int, default=10, help="files for the per-file CLI estimate")
-    parser.add_argument("--compare", metavar="DIR", help="also measure the checkout in DIR, side by side")
+    parser.add_argument(
+        "--compare",
+        metavar="DIR",
+        help=f"measure the checkout in DIR instead of {BASELINE_COMMIT}, side by side",
+    )
+    parser.add_argument("--no-compare", action="store_true", help="measure this checkout alone")
     parser.add_argument("--directory", help=argparse.SUPPRESS)  # --compare's child: measure these files
     parser.add_argument("--json", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -183,13 +209,17 @@ def main() -> None:
         return
 
     with tempfile.TemporaryDirectory(prefix="bench-validate-") as tmp:
-        directory = Path(tmp)
+        directory = Path(tmp) / "manifests"
+        directory.mkdir()
         generate(directory, args.files)
         n = args.files
-        other = None
-        if args.compare:
-            env = {**os.environ, "PYTHONPATH": str(Path(args.compare).resolve() / "operator")}
-            command = [sys.executable, __file__, "--directory", tmp, "--files", str(n)]
+        other, compared = None, args.compare
+        if compared is None and not args.no_compare:
+            compared = str(Path(tmp) / f"baseline-{BASELINE_COMMIT}")
+            extract_commit(BASELINE_COMMIT, Path(compared))
+        if compared:
+            env = {**os.environ, "PYTHONPATH": str(Path(compared).resolve() / "operator")}
+            command = [sys.executable, __file__, "--directory", str(directory), "--files", str(n)]
             command += ["--repeat", str(args.repeat), "--sample", str(args.sample)]
             child = subprocess.run(command, env=env, capture_output=True, text=True, check=True)
             other = json.loads(child.stdout.splitlines()[-1])
@@ -200,13 +230,19 @@ def main() -> None:
         f"{figures['errors']} errors)"
     )
     if other is not None:
-        print(f"compared with {args.compare}: {other['findings']} findings, {other['errors']} errors")
+        label = compared if args.compare else f"{BASELINE_COMMIT} (before issue 10)"
+        print(f"compared with {label}: {other['findings']} findings, {other['errors']} errors")
         print(f"{'measurement (CPU median)':<52} {'this':>10} {'compared':>10} {'ratio':>7}")
         for (label, _, cpu), (_, _, other_cpu) in zip(figures["rows"], other["rows"], strict=True):  # type: ignore[call-overload]
             print(f"{label:<52} {cpu * 1000:>8.1f}ms {other_cpu * 1000:>8.1f}ms {cpu / other_cpu:>6.2f}x")
         print(f"{'measurement (wall best)':<52} {'this':>10} {'compared':>10} {'ratio':>7}")
         for (label, wall, _), (_, other_wall, _) in zip(figures["rows"], other["rows"], strict=True):  # type: ignore[call-overload]
             print(f"{label:<52} {wall * 1000:>8.1f}ms {other_wall * 1000:>8.1f}ms {wall / other_wall:>6.2f}x")
+        ratio = figures["rows"][0][2] / other["rows"][0][2]  # type: ignore[index]
+        verdict = "met" if ratio <= GOAL_RATIO else "NOT met"
+        print(
+            f"goal: in-process validate (CPU) within {GOAL_RATIO:.2f}x of the baseline: {ratio:.2f}x, {verdict}"
+        )
         print()
     rows = figures["rows"]
     print(f"{'measurement':<52} {'wall best':>10} {'CPU median':>11} {'CPU/file':>10}")
