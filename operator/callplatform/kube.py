@@ -332,10 +332,6 @@ class Kube:
         found = self._request(f"discover {group_version}", "GET", prefix, allow_not_found=True)
         return any(item.get("name") == plural for item in (found or {}).get("resources", []))
 
-    def read_secret(self, namespace: str, name: str) -> dict[str, str] | None:
-        secret = self.get("v1", "Secret", namespace, name)
-        return None if secret is None else decode_secret_data(secret)
-
     def apply(self, desired: Manifest, live: Manifest | None) -> tuple[Manifest, bool]:
         """Server-side apply `desired` unless `live` already matches it. Returns (object, wrote)."""
         desired = stamped(desired)
