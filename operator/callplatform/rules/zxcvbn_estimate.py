@@ -263,9 +263,12 @@ def match_reach(password: str) -> list[int] | None:
     letters = _l33t_letters()
     options = [(char.lower(), *letters.get(char, ())) for char in password]
     longest_prefix = dictionary.PREFIX_LENGTHS[-1]
-    for i in range(n):
-        window = options[i : i + longest_prefix]
-        if any(len(choices) > 1 for choices in window):
+    next_l33t = n  # the first position at or after i whose character may stand for a letter
+    for i in range(n - 1, -1, -1):
+        if len(options[i]) > 1:
+            next_l33t = i
+        if next_l33t < i + longest_prefix:
+            window = options[i : i + longest_prefix]
             reach[i] = max(reach[i], dictionary.longest_translated_word(window))
     adjacent = _adjacent_keys()
     run = 1
