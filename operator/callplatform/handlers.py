@@ -48,6 +48,7 @@ from callplatform.probes.targets import build_targets
 from callplatform.reconcile import CALLPLATFORM_API, Hooks, Reconciler
 from callplatform.render.labels import INSTANCE_LABEL, MANAGED_BY, MANAGED_BY_LABEL
 from callplatform.render.secrets import SecretValues
+from callplatform.testhooks import hold_pass, hold_pass_seconds
 from callplatform.threadbridge import LoopBridge, off_loop
 from callplatform.workqueue import Key, PeriodicResync, ReconcileQueue
 
@@ -129,6 +130,17 @@ class Operator:
         )
         self.queue = ReconcileQueue(self._process, workers=options.workers)
         self.resync = PeriodicResync(self.queue, self._list_keys, options.resync_seconds)
+        self._hold_pass_seconds = hold_pass_seconds()
+        metrics.track_platforms(
+            {
+                "secret_index": lambda: len(self._secret_index),
+                "work_queue": self.queue.tracked,
+                "health_registry": self.health_registry.platform_count,
+                "probe_scheduler": self.probe_scheduler.platform_count,
+                "call_collector": self.collector.platform_count,
+                "metric_series": metrics.platforms_with_series,
+            }
+        )
 
     # --- wiring of the other parts of the operator ---------------------------
 
@@ -143,6 +155,8 @@ class Operator:
         conditions: list[dict[str, Any]],
     ) -> None:
         namespace, name = platform.namespace, platform.name
+        if self._hold_pass_seconds > 0:
+            hold_pass(namespace, name, self._hold_pass_seconds)
         metrics.set_platform_conditions(namespace, name, {c["type"]: c["status"] for c in conditions})
         metrics.set_findings(namespace, name, findings)
         metrics.set_rate_limits(namespace, name, platform.calls.rate_limits.by_event_and_scope())
@@ -177,12 +191,19 @@ class Operator:
         self.cache.observe(event.get("type"), event.get("object") or {})
 
     def _forget(self, namespace: str, name: str) -> None:
-        """Called by the pass that found the platform gone (Hooks.on_gone), nowhere else."""
+        """Called by the pass that found the platform gone (Hooks.on_gone), nowhere else.
+
+        The probes and the call collector stop first, on the loop, and only then go the metric
+        series: a probe round finishing on the loop in between would record its series again.
+        """
         with self._index_lock:
             self._secret_index.pop((namespace, name), None)
+        self._bridge.on_loop_and_wait(self._stop_watching, namespace, name)
         metrics.forget_platform(namespace, name)
-        self._bridge.to_loop(self.probe_scheduler.remove, namespace, name)
-        self._bridge.to_loop(self.collector.remove, namespace, name)
+
+    def _stop_watching(self, namespace: str, name: str) -> None:
+        self.probe_scheduler.remove(namespace, name)  # and its health registry entry
+        self.collector.remove(namespace, name)
 
     # --- passes ----------------------------------------------------------------
 

@@ -13,11 +13,13 @@ from __future__ import annotations
 import re
 import threading
 from collections import Counter as Tally
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Protocol, cast
 
-from prometheus_client import Counter, Gauge, Histogram, disable_created_metrics
+from prometheus_client import REGISTRY, Counter, Gauge, Histogram, disable_created_metrics
+from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.metrics import MetricWrapperBase
+from prometheus_client.registry import Collector
 
 from callplatform import __version__
 from callplatform.findings import Finding
@@ -267,6 +269,44 @@ PLATFORM_METRICS: tuple[MetricWrapperBase, ...] = (
 )
 
 BUILD_INFO.labels(version=__version__).set(1)
+
+TRACKED_HELP = (
+    "Platforms the operator holds state for, by registry (secret_index, work_queue, health_registry, "
+    "probe_scheduler, call_collector, metric_series). Every one of them follows the CallPlatforms "
+    "that exist: a deleted platform leaves all of them on its last pass."
+)
+
+
+class _TrackedPlatforms(Collector):
+    """`callplatform_platforms_tracked`, counted at scrape time from the registries themselves."""
+
+    def __init__(self) -> None:
+        self.sources: dict[str, Callable[[], int]] = {}
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        family = GaugeMetricFamily("callplatform_platforms_tracked", TRACKED_HELP, labels=["registry"])
+        for registry, count in sorted(self.sources.items()):
+            family.add_metric([registry], float(count()))
+        yield family
+
+
+_tracked = _TrackedPlatforms()
+REGISTRY.register(_tracked)
+
+
+def track_platforms(sources: Mapping[str, Callable[[], int]]) -> None:
+    """The operator's per-platform registries, each with a function counting its platforms."""
+    _tracked.sources = dict(sources)
+
+
+def platforms_with_series() -> int:
+    """(namespace, platform) pairs that have at least one series of a per-platform metric."""
+    platforms: set[tuple[str, str]] = set()
+    for metric in PLATFORM_METRICS:
+        children = cast(dict[tuple[str, ...], object], getattr(metric, "_metrics", {}))
+        with metric._lock:
+            platforms.update((values[0], values[1]) for values in children)
+    return len(platforms)
 
 
 class ProbeOutcome(Protocol):

@@ -9,7 +9,8 @@ The operator runs on two sides:
 
 Only this module moves work across. `to_loop` hands a call from a worker to the loop
 (`call_soon_threadsafe`): the scheduler's and collector's `upsert`/`remove` must run where their
-tasks live. `off_loop` runs a blocking call on a thread and awaits it (`run_in_executor`): stopping
+tasks live; `on_loop_and_wait` does the same and waits until it ran (forgetting a deleted platform
+must not race a probe round still recording on the loop). `off_loop` runs a blocking call on a thread and awaits it (`run_in_executor`): stopping
 the workers, rendering /metrics. The other way in is the work queue's `request`, which is
 thread-safe by itself (a lock), so watch handlers and probe callbacks call it from either side.
 """
@@ -19,12 +20,14 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import threading
 from collections.abc import Callable
 from typing import ParamSpec, TypeVar
 
 log = logging.getLogger(__name__)
 
 P = ParamSpec("P")
+WAIT_SECONDS = 10.0
 T = TypeVar("T")
 
 
@@ -49,6 +52,32 @@ class LoopBridge:
             loop.call_soon_threadsafe(functools.partial(fn, *args, **kwargs))
         except RuntimeError:  # the loop is closed: the operator is shutting down
             log.debug("event loop closed: dropped %s", getattr(fn, "__qualname__", fn))
+
+    def on_loop_and_wait(self, fn: Callable[P, object], *args: P.args, **kwargs: P.kwargs) -> None:
+        """Run `fn(*args)` on the loop and wait until it has run (at most WAIT_SECONDS: a loop that
+        does not get to it is shutting down). Everything handed over earlier with `to_loop` runs
+        first. Never call it from the loop itself."""
+        loop = self._loop
+        if loop is None:
+            fn(*args, **kwargs)
+            return
+        done = threading.Event()
+
+        def run() -> None:
+            try:
+                fn(*args, **kwargs)
+            finally:
+                done.set()
+
+        try:
+            loop.call_soon_threadsafe(run)
+        except RuntimeError:
+            log.debug("event loop closed: dropped %s", getattr(fn, "__qualname__", fn))
+            return
+        if not done.wait(WAIT_SECONDS):
+            log.warning(
+                "event loop did not run %s within %.0fs", getattr(fn, "__qualname__", fn), WAIT_SECONDS
+            )
 
 
 async def off_loop(fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:

@@ -101,6 +101,11 @@ class ReconcileQueue:
         with self._cv:
             return len(self._due) + len(self._active)
 
+    def tracked(self) -> int:
+        """Platforms the queue holds anything for: waiting, running, or counting failures."""
+        with self._cv:
+            return len(self._due.keys() | self._active | self._failures.keys())
+
     def oldest_wait_seconds(self) -> float:
         """How long the longest-waiting platform has waited: a pass running since, or a request due
         since and not picked up (a platform waiting for its own running pass counts as that pass).

@@ -10,7 +10,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -31,19 +31,25 @@ def free_tcp_port() -> int:
 
 
 class OperatorProcess:
-    def __init__(self, kubeconfig: Path, log_path: Path, *args: str) -> None:
+    def __init__(
+        self, kubeconfig: Path, log_path: Path, *args: str, env: Mapping[str, str] | None = None
+    ) -> None:
         self.log_path = log_path
         self.args = args
         self.kubeconfig = kubeconfig
+        self.extra_env = dict(env or {})
+        self.http_port = 0  # the operator's HTTP server (/metrics, health API), set by start()
         self.process: subprocess.Popen[bytes] | None = None
         self.start()
 
     def start(self) -> None:
         env = {k: v for k, v in os.environ.items() if not k.startswith("KUBERNETES_")}
         env["KUBECONFIG"] = str(self.kubeconfig)
+        env.update(self.extra_env)
+        self.http_port = free_tcp_port()
         with self.log_path.open("a") as log_file:
             self.process = subprocess.Popen(
-                [str(CALLPLATFORM), "run", "--http-host", "127.0.0.1", "--http-port", str(free_tcp_port()),
+                [str(CALLPLATFORM), "run", "--http-host", "127.0.0.1", "--http-port", str(self.http_port),
                  *self.args],
                 stdout=log_file,
                 stderr=subprocess.STDOUT,

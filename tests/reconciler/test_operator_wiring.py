@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -12,10 +13,12 @@ from prometheus_client.parser import text_string_to_metric_families
 from reconciler_fake_kube import FakeKube
 from reconciler_platforms import STRONG_SECRETS, platform_manifest, secret_manifest
 
-from callplatform import handlers
+from callplatform import handlers, metrics
 from callplatform.exposition import render_latest
 from callplatform.handlers import Operator, OperatorOptions
+from callplatform.model import parse_platform
 from callplatform.probes.result import ProbeResult
+from callplatform.probes.targets import build_targets
 
 NS = "wired"
 
@@ -119,3 +122,82 @@ def test_a_platform_deleted_while_its_pass_is_in_flight_is_forgotten_by_the_next
 
     _wait(lambda: finished == [True, False], "the in-flight pass, then one that finds the platform gone")
     assert forgotten(), "the in-flight pass registered the deleted platform again"
+
+
+def _series_of(namespace: str, name: str) -> list[str]:
+    return [
+        s.name
+        for family in text_string_to_metric_families(render_latest().decode())
+        for s in family.samples
+        if s.labels.get("namespace") == namespace and s.labels.get("platform") == name
+    ]
+
+
+def test_forgetting_a_platform_stops_its_probes_on_the_loop_before_dropping_its_series(
+    operator: tuple[Operator, FakeKube],
+) -> None:
+    """A probe round that ends on the loop just before the platform is forgotten records its series
+    (it still finds the platform in the scheduler); the forgetting must come after it, or those
+    series would stay exported for a platform that no longer exists."""
+    op, _ = operator
+    name = "probed"
+    manifest = platform_manifest(name=name, namespace=NS)
+    manifest["spec"]["monitoring"]["enabled"] = True
+    targets = build_targets(parse_platform(manifest), {"calls-secrets": STRONG_SECRETS})
+    loop = asyncio.new_event_loop()
+    loop_thread = threading.Thread(target=loop.run_forever, daemon=True)
+    loop_thread.start()
+    gate = threading.Event()
+    try:
+        op._bridge.bind(loop)
+        op._bridge.on_loop_and_wait(op.probe_scheduler.upsert, NS, name, targets, 30)
+        result = ProbeResult("jitsi", "web", True, reason="ok", message="200")
+        metrics.record_probe(NS, name, result)
+        assert _series_of(NS, name)
+        loop.call_soon_threadsafe(gate.wait, 10)  # the loop is busy until the gate opens
+
+        def round_ends() -> None:  # what ProbeScheduler._round does once its probes answered
+            if (NS, name) in op.probe_scheduler.platforms():
+                metrics.record_probe(NS, name, result)
+
+        loop.call_soon_threadsafe(round_ends)
+        forgetting = threading.Thread(target=op._forget, args=(NS, name))
+        forgetting.start()
+        forgetting.join(1.0)  # a forget that did not wait for the loop would be done by now
+        gate.set()
+        forgetting.join(10)
+        assert not forgetting.is_alive()
+        op._bridge.on_loop_and_wait(lambda: None)  # whatever the loop still had queued has run
+        assert _series_of(NS, name) == [], "a probe round recorded series after the platform was forgotten"
+        assert op.probe_scheduler.platform_count() == 0 and op.health_registry.platform_count() == 0
+    finally:
+        gate.set()
+        loop.call_soon_threadsafe(loop.stop)
+        loop_thread.join(5)
+        loop.close()
+
+
+def test_platforms_tracked_counts_every_registry(operator: tuple[Operator, FakeKube]) -> None:
+    op, kube = operator
+    kube.put(secret_manifest(STRONG_SECRETS, namespace=NS))
+    kube.put(platform_manifest(namespace=NS))
+    op.on_platform_event(NS, "calls")
+
+    def tracked() -> dict[str, float]:
+        families = text_string_to_metric_families(render_latest().decode())
+        return {
+            s.labels["registry"]: s.value
+            for family in families
+            for s in family.samples
+            if s.name == "callplatform_platforms_tracked"
+        }
+
+    _wait(lambda: tracked().get("secret_index") == 1, "one platform tracked")
+    assert tracked()["metric_series"] >= 1
+    del kube.objects[("CallPlatform", NS, "calls")]
+    op.on_platform_event(NS, "calls")
+    _wait(lambda: tracked()["secret_index"] == tracked()["work_queue"] == 0, "the deleted platform forgotten")
+    assert tracked() == dict.fromkeys(
+        ("secret_index", "work_queue", "health_registry", "probe_scheduler", "call_collector"), 0.0
+    ) | {"metric_series": tracked()["metric_series"]}
+    assert _series_of(NS, "calls") == []

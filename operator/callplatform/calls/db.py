@@ -201,6 +201,10 @@ class CallMetricsCollector:
     def platforms(self) -> list[tuple[str, str]]:
         return sorted(self._platforms)
 
+    def platform_count(self) -> int:
+        """How many platforms it holds; safe from any thread (one len(), no iteration)."""
+        return len(self._platforms)
+
     async def collect_once(self, namespace: str, platform: str) -> bool:
         """Collect now; True on success. Never raises for database trouble."""
         entry = self._platforms.get((namespace, platform))

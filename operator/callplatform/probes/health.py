@@ -100,6 +100,10 @@ class HealthRegistry:
         with self._lock:
             return sorted(self._health)
 
+    def platform_count(self) -> int:
+        """How many platforms it holds; safe from any thread (one len(), no iteration)."""
+        return len(self._health)
+
     def remove(self, namespace: str, name: str) -> None:
         with self._lock:
             self._health.pop((namespace, name), None)

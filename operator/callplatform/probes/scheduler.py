@@ -146,6 +146,10 @@ class ProbeScheduler:
     def platforms(self) -> list[tuple[str, str]]:
         return sorted(self._platforms)
 
+    def platform_count(self) -> int:
+        """How many platforms it holds; safe from any thread (one len(), no iteration)."""
+        return len(self._platforms)
+
     def rounds(self, namespace: str, name: str) -> int:
         platform = self._platforms.get((namespace, name))
         return platform.rounds if platform else 0
