@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 import yaml
+from reconciler_operator import condition_is, deployment_image
 from reconciler_platforms import STRONG_SECRETS, platform_manifest, secret_manifest
 
 MIGRATION = "app.kubernetes.io/component=migration"
+CHECKSUM = "callplatform.io/secrets-checksum"
+# The versions the fault tests roll out (their migration Jobs complete on KWOK).
+V1 = "registry.example.com/calls-backend:1.4.2"
+V2 = "registry.example.com/calls-backend:1.5.1"
+V3 = "registry.example.com/calls-backend:1.6.0"
 
 
 def fleet_manifest(names: list[str], image: str) -> str:
@@ -64,3 +71,38 @@ def migration_jobs_per_version(cluster: Any, namespace: str) -> dict[tuple[str, 
         )
         counts[key] = counts.get(key, 0) + 1
     return counts
+
+
+def migration_jobs_created(audit: Any, start: int, namespace: str) -> int:
+    """Migration Jobs created in the namespace since `start`, from the audit log: server-side apply
+    creates with a PATCH answered 201 Created, so each Job counts once, and a second one would show."""
+    created = audit.count(
+        start=start,
+        where=lambda r: r.namespace == namespace and r.verb in ("create", "patch") and r.resource == "jobs"
+        and r.code == 201,
+    )  # fmt: skip
+    return int(sum(created.values()))
+
+
+def all_ready_on(cluster: Any, namespace: str, names: list[str], image: str) -> bool:
+    return all(
+        condition_is(cluster, namespace, name, "Ready", "True")
+        and deployment_image(cluster, namespace, f"{name}-calls") == image
+        for name in names
+    )
+
+
+def violations_sampled_for(cluster: Any, namespace: str, seconds: float) -> list[str]:
+    """Sample `unmigrated_deployments` back to back for `seconds` (the time to the next fault)."""
+    violations: list[str] = []
+    until = time.monotonic() + seconds
+    while time.monotonic() < until:
+        violations += unmigrated_deployments(cluster, namespace)
+    return violations
+
+
+def pod_template_checksum(cluster: Any, namespace: str, name: str) -> str:
+    """The platform's Deployment's secrets checksum annotation ("" while there is none)."""
+    deployment = kubectl_json(cluster, "deployment", f"{name}-calls", "-n", namespace)
+    annotations = deployment.get("spec", {}).get("template", {}).get("metadata", {}).get("annotations") or {}
+    return str(annotations.get(CHECKSUM, ""))

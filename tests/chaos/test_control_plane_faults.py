@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from chaos_fleet import fleet_manifest, kubectl_json
+from chaos_fleet import V1, fleet_manifest, pod_template_checksum
 from reconciler_operator import OperatorProcess, condition_is, wait_for
 from reconciler_platforms import STRONG_SECRETS, secret_manifest
 
@@ -29,7 +29,6 @@ pytestmark = pytest.mark.cluster
 PAUSE_SECONDS = float(os.environ.get("CHAOS_PAUSE_SECONDS", "10"))
 RECOVERY_SECONDS = 30
 NAME = "p0"
-CHECKSUM = "callplatform.io/secrets-checksum"
 CRD = Path(__file__).resolve().parents[2] / "crds" / "callplatform.io_callplatforms.yaml"
 
 
@@ -51,9 +50,7 @@ def _healthz(port: int) -> int:
 
 
 def _checksum(cluster: Any, ns: str) -> str:
-    deployment = kubectl_json(cluster, "deployment", f"{NAME}-calls", "-n", ns)
-    annotations = deployment.get("spec", {}).get("template", {}).get("metadata", {}).get("annotations") or {}
-    return str(annotations.get(CHECKSUM, ""))
+    return pod_template_checksum(cluster, ns, NAME)
 
 
 def _secret_change_reaches_deployment(cluster: Any, ns: str, operator: OperatorProcess, round_: int) -> float:
@@ -89,7 +86,7 @@ def test_api_server_and_etcd_outages_recover(
             ns,
             "-f",
             "-",
-            input=fleet_manifest([NAME], "registry.example.com/calls-backend:1.4.2"),
+            input=fleet_manifest([NAME], V1),
         )
         wait_for(lambda: condition_is(cluster, ns, NAME, "Ready", "True"), "Ready", 180, operator)
         assert operator.process is not None

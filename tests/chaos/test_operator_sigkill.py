@@ -13,7 +13,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from chaos_fleet import fleet_manifest, migration_jobs_per_version, unmigrated_deployments
+from chaos_fleet import (
+    V1,
+    V2,
+    fleet_manifest,
+    migration_jobs_created,
+    migration_jobs_per_version,
+    unmigrated_deployments,
+    violations_sampled_for,
+)
 from reconciler_operator import OperatorProcess, condition_is, deployment_image, wait_for
 
 import localcluster
@@ -22,8 +30,6 @@ pytestmark = pytest.mark.cluster
 
 KILLS = int(os.environ.get("CHAOS_KILLS", "5"))
 PLATFORMS = int(os.environ.get("CHAOS_PLATFORMS", "3"))
-V1 = "registry.example.com/calls-backend:1.4.2"
-V2 = "registry.example.com/calls-backend:1.5.1"
 
 
 def test_sigkill_during_rollouts_converges_with_one_migration_per_version(
@@ -52,9 +58,7 @@ def test_sigkill_during_rollouts_converges_with_one_migration_per_version(
             if kill == KILLS // 2:  # a second version rolls out through the remaining kills
                 kube_cluster.kubectl("apply", "-n", ns, "-f", "-", input=fleet_manifest(names, V2))
             # The kill moment is the fault schedule (random), not a wait for readiness.
-            until = time.monotonic() + rng.uniform(0.5, 4.0)
-            while time.monotonic() < until:
-                violations += unmigrated_deployments(kube_cluster, ns)
+            violations += violations_sampled_for(kube_cluster, ns, rng.uniform(0.5, 4.0))
             operator.stop(kill=True)
             violations += unmigrated_deployments(kube_cluster, ns)
             operator.start()
@@ -73,17 +77,11 @@ def test_sigkill_during_rollouts_converges_with_one_migration_per_version(
         # V1's migration may be skipped if V2 arrived before it started; never run twice.
         assert all(count == 1 for count in jobs.values()), jobs
         assert {key for key in expected if key[1] == V2} <= set(jobs), jobs
-        # Server-side apply creates with a PATCH answered 201 Created: one per Job, never a second one.
-        created = audit.count(
-            start=start,
-            where=lambda r: (
-                r.namespace == ns and r.verb in ("create", "patch") and r.resource == "jobs" and r.code == 201
-            ),
-        )
-        assert sum(created.values()) == len(jobs), created
+        created = migration_jobs_created(audit, start, ns)
+        assert created == len(jobs), (created, jobs)
         print(
             f"chaos: {KILLS} SIGKILLs survived with {PLATFORMS} platforms, duplicate migration Jobs "
-            f"{sum(created.values()) - len(jobs)}, all Ready on {V2} {converged:.1f}s after the last restart"
+            f"{created - len(jobs)}, all Ready on {V2} {converged:.1f}s after the last restart"
         )
     finally:
         operator.stop()
