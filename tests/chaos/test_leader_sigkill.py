@@ -163,8 +163,11 @@ def test_leader_sigkill_during_rollout_keeps_one_writer_and_one_job_per_version(
         jobs = migration_jobs_per_version(cluster, ns)
         assert all(count == 1 for count in jobs.values()), jobs
         assert {(name, V2) for name in names} <= set(jobs), jobs
-        duplicates = migration_jobs_created(audit, start, ns) - len(jobs)
-        assert duplicates == 0, jobs
+        # A create cut off by the SIGKILL can be committed without its 201 in the audit log, so the
+        # log may count fewer creates than there are Jobs; a duplicate would make it count more.
+        created = migration_jobs_created(audit, start, ns)
+        assert created <= len(jobs), (created, jobs)
+        duplicates = max(0, created - len(jobs))
 
         # One writer at any time: the processes' write intervals, ordered by their first write, never
         # overlap, and a killed leader wrote nothing after its kill.
