@@ -6,6 +6,13 @@ triggers always reads a cache at least as new as that event. Bodies are kept by
 (apiVersion, kind, namespace, name) and only ever replaced by a newer resourceVersion, so a late
 event or a stale listing never overwrites what a write just returned.
 
+A deletion leaves a tombstone (the object's uid and last resourceVersion): a write's response
+stored after the DELETED event (the pass was writing the status as the object went) would
+otherwise put back an object no event will ever remove. A body is refused while a tombstone of the
+same uid is at least as new; a recreated object (another uid, a higher resourceVersion) replaces
+it. Tombstones last TOMBSTONE_SECONDS (far longer than a pass's write takes to come back), at most
+TOMBSTONE_LIMIT of them, oldest dropped first.
+
 A kind is trusted only once it is *synced* in a scope (a namespace, or None for all): the
 `CacheSyncer` lists it once with the same selector kopf's handlers care about, and merges that
 listing with what the watch delivered meanwhile. Until then, and again while kopf re-lists after
@@ -38,6 +45,8 @@ Scope = str | None  # a namespace, or None for the whole cluster
 RELIST_AFTER_SECONDS = 30.0
 MEMO_SECONDS = 300.0
 MEMO_LIMIT = 4096
+TOMBSTONE_SECONDS = 600.0
+TOMBSTONE_LIMIT = 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +77,21 @@ def resource_version(body: Mapping[str, Any]) -> int | None:
 def _older(candidate: int | None, current: int | None) -> bool:
     """Whether `candidate` is known to be older than `current`; unknown versions replace."""
     return candidate is not None and current is not None and candidate < current
+
+
+@dataclass(frozen=True, slots=True)
+class _Tombstone:
+    """What a deleted object was: a body of the same uid, no newer, is a ghost of it."""
+
+    version: int
+    uid: str
+    expires: float
+
+    def buries(self, body: Mapping[str, Any]) -> bool:
+        uid = str((body.get("metadata") or {}).get("uid") or "")
+        if self.uid and uid and uid != self.uid:
+            return False  # another object of the same name: created after the deletion
+        return not _older(self.version, resource_version(body))
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,13 +134,17 @@ class ObjectCache:
         *,
         clock: Callable[[], float] = time.monotonic,
         relist_after_seconds: float = RELIST_AFTER_SECONDS,
+        tombstone_seconds: float = TOMBSTONE_SECONDS,
+        tombstone_limit: int = TOMBSTONE_LIMIT,
     ) -> None:
         self.kinds = {kind.id: kind for kind in kinds}
         self.scopes = tuple(scopes) or (None,)
         self._clock = clock
         self._relist_after = relist_after_seconds
+        self._tombstone_seconds = tombstone_seconds
+        self._tombstone_limit = tombstone_limit
         self._entries: dict[CacheKey, _Entry] = {}
-        self._tombstones: dict[CacheKey, int] = {}  # deletions seen while a listing is under way
+        self._tombstones: OrderedDict[CacheKey, _Tombstone] = OrderedDict()  # oldest first
         self._synced: set[tuple[str, str, Scope]] = set()
         self._listed_at: dict[tuple[str, str, Scope], float] = {}
         self._wanted: set[tuple[str, str, Scope]] = {
@@ -141,8 +169,8 @@ class ObjectCache:
                 current = self._entries.get(key)
                 if current is None or not _older(version, current.version):
                     self._entries.pop(key, None)
-                if version is not None and not self._synced_locked(api_version, kind, key[2]):
-                    self._tombstones[key] = version  # for the listing still to come; cleared by it
+                if version is not None:
+                    self._bury(key, version, str((body.get("metadata") or {}).get("uid") or ""))
                 return
             if not watched.keeps(body):  # e.g. someone removed our managed-by label
                 self._entries.pop(key, None)
@@ -158,7 +186,22 @@ class ObjectCache:
         with self._cv:
             self._put(_key(api_version, kind, body), body)
 
+    def _bury(self, key: CacheKey, version: int, uid: str) -> None:
+        now = self._clock()
+        while self._tombstones:
+            oldest = next(iter(self._tombstones.values()))
+            if oldest.expires > now and len(self._tombstones) < self._tombstone_limit:
+                break
+            self._tombstones.popitem(last=False)
+        self._tombstones.pop(key, None)
+        self._tombstones[key] = _Tombstone(version, uid, now + self._tombstone_seconds)
+
     def _put(self, key: CacheKey, body: Mapping[str, Any]) -> None:
+        tombstone = self._tombstones.get(key)
+        if tombstone is not None:
+            if tombstone.expires > self._clock() and tombstone.buries(body):
+                return
+            del self._tombstones[key]  # recreated, or too old to matter
         current = self._entries.get(key)
         if current is not None and _older(resource_version(body), current.version):
             return
@@ -215,18 +258,13 @@ class ObjectCache:
             for item in items:
                 key = _key(api_version, kind, item)
                 listed.add(key)
-                deleted_at = self._tombstones.get(key)
-                if deleted_at is not None and not _older(deleted_at, resource_version(item)):
-                    continue  # deleted after this listing's copy; the watch said so already
-                self._put(key, item)
+                self._put(key, item)  # unless deleted after this listing's copy (its tombstone)
             for key in [k for k in self._entries if k[:2] == watched.id and scope in (None, k[2])]:
                 if key in listed:
                     continue
                 newer = at is not None and _older(at, self._entries[key].version)
                 if not newer:  # not in a listing taken after it was written: gone
                     del self._entries[key]
-            for key in [k for k in self._tombstones if k[:2] == watched.id and scope in (None, k[2])]:
-                del self._tombstones[key]
             self._synced.add((api_version, kind, scope))
 
     # --- reads -------------------------------------------------------------------

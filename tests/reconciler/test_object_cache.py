@@ -87,8 +87,40 @@ def test_a_listing_merges_with_what_the_watch_delivered_meanwhile() -> None:
     assert _value(cache, "deleted-after-the-list") is None
     assert _value(cache, "changed-after-the-list") == "new"
     assert _value(cache, "plain") == "plain"
-    cache.observe("DELETED", _secret("never-seen", 40))  # once synced, deletions leave no tombstone
-    assert cache._tombstones == {}
+
+
+def _with_uid(body: dict[str, Any], uid: str) -> dict[str, Any]:
+    return {**body, "metadata": {**body["metadata"], "uid": uid}}
+
+
+def test_a_write_response_stored_after_the_deletion_does_not_bring_the_object_back() -> None:
+    kube = FakeKube()
+    cache = ObjectCache([SECRET], [NS])
+    CacheSyncer(kube, cache).sync_once()  # type: ignore[arg-type]
+    reader = CachedReader(kube, cache)  # type: ignore[arg-type]
+    cache.observe("ADDED", _with_uid(_secret("a", 10), "first"))
+    cache.observe("DELETED", _with_uid(_secret("a", 12), "first"))
+    reader.remember(_with_uid(_secret("a", 11, "written"), "first"))  # the write answered before
+    cache.observe("MODIFIED", _with_uid(_secret("a", 12), "first"))  # a late event, just as stale
+    assert reader.get("v1", "Secret", NS, "a") is None
+    reader.remember(_with_uid(_secret("a", 20, "recreated"), "second"))
+    assert _value(cache, "a") == "recreated"
+    cache.observe("DELETED", _secret("b", 30))  # no uid known: the version alone decides
+    cache.store(_secret("b", 30))
+    assert cache.get("v1", "Secret", NS, "b") is None
+    cache.store(_secret("b", 31, "again"))
+    assert _value(cache, "b") == "again"
+
+
+def test_tombstones_expire_and_are_bounded() -> None:
+    now = [0.0]
+    cache = ObjectCache([SECRET], [NS], clock=lambda: now[0], tombstone_seconds=60.0, tombstone_limit=2)
+    for index, name in enumerate(("a", "b", "c")):
+        cache.observe("DELETED", _secret(name, 10 + index))
+    assert list(cache._tombstones) == [("v1", "Secret", NS, "b"), ("v1", "Secret", NS, "c")]
+    now[0] += 61
+    cache.observe("DELETED", _secret("d", 20))
+    assert list(cache._tombstones) == [("v1", "Secret", NS, "d")]
 
 
 def test_kopf_listing_again_after_a_broken_watch_distrusts_the_kind_until_listed_again() -> None:
