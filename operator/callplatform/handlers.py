@@ -166,7 +166,7 @@ class Operator:
             interval = platform.monitoring.probe_interval_seconds
             self._bridge.to_loop(self.probe_scheduler.upsert, namespace, name, targets, interval)
         else:
-            self._bridge.to_loop(self.probe_scheduler.remove, namespace, name)
+            self._bridge.to_loop(self._stop_probing, namespace, name)
         ref = platform.database.url_ref
         url = secrets.get(ref.name, {}).get(ref.key, "")
         valid = not any(str(f.severity) == "error" for f in findings)
@@ -200,6 +200,12 @@ class Operator:
             self._secret_index.pop((namespace, name), None)
         self._bridge.on_loop_and_wait(self._stop_watching, namespace, name)
         metrics.forget_platform(namespace, name)
+
+    def _stop_probing(self, namespace: str, name: str) -> None:
+        """Monitoring switched off: no probes, and none of their series left behind. On the loop,
+        after the scheduler let go of the platform, so no probe round records them again."""
+        self.probe_scheduler.remove(namespace, name)  # and its health registry entry
+        metrics.forget_probes(namespace, name)
 
     def _stop_watching(self, namespace: str, name: str) -> None:
         self.probe_scheduler.remove(namespace, name)  # and its health registry entry

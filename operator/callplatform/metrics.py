@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 import threading
 from collections import Counter as Tally
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Protocol, cast
 
 from prometheus_client import REGISTRY, Counter, Gauge, Histogram, disable_created_metrics
@@ -241,17 +241,24 @@ CALL_RATE_LIMIT = Gauge(
     [*PLATFORM, "event", "scope"],
 )
 
+# Every series record_probe sets: what forget_probes drops when a platform's monitoring goes off.
+PROBE_DERIVED_METRICS: tuple[MetricWrapperBase, ...] = (
+    PROBE_SUCCESS,
+    PROBE_DURATION,
+    PROBE_FAILURES,
+    PROBE_LAST_SUCCESS,
+    PROBE_CERT_EXPIRY,
+    TURN_RELAY_RTT,
+    TURN_RELAY_LOSS,
+    *JITSI_METRICS,
+)
 PLATFORM_METRICS: tuple[MetricWrapperBase, ...] = (
     RECONCILES,
     PLATFORM_CONDITION,
     FINDINGS,
     MIGRATIONS,
     MIGRATION_FAILING,
-    PROBE_SUCCESS,
-    PROBE_DURATION,
-    PROBE_FAILURES,
-    PROBE_LAST_SUCCESS,
-    PROBE_CERT_EXPIRY,
+    *PROBE_DERIVED_METRICS,
     CALLS_ACTIVE,
     CALL_PARTICIPANTS_ACTIVE,
     CALLS_STARTED,
@@ -263,9 +270,6 @@ PLATFORM_METRICS: tuple[MetricWrapperBase, ...] = (
     CALLS_DATABASE_ERRORS,
     CALL_EVENTS_PER_MINUTE,
     CALL_RATE_LIMIT,
-    TURN_RELAY_RTT,
-    TURN_RELAY_LOSS,
-    *JITSI_METRICS,
 )
 
 BUILD_INFO.labels(version=__version__).set(1)
@@ -524,6 +528,17 @@ def forget_platform(namespace: str, platform: str) -> None:
     _conditions_by_platform.forget(namespace, platform)
     _findings_by_platform.forget(namespace, platform)
     _rate_limits_by_platform.forget(namespace, platform)
+    _remove_series(PLATFORM_METRICS, namespace, platform)
+
+
+def forget_probes(namespace: str, platform: str) -> None:
+    """Remove the series a platform's probes recorded (its monitoring was switched off); its
+    other series (conditions, findings, call metrics) stay."""
+    _jitsi_readings.forget(namespace, platform)
+    _remove_series(PROBE_DERIVED_METRICS, namespace, platform)
+
+
+def _remove_series(metrics: Iterable[MetricWrapperBase], namespace: str, platform: str) -> None:
     selector = {"namespace": namespace, "platform": platform}
-    for metric in PLATFORM_METRICS:
+    for metric in metrics:
         metric.remove_by_labels(selector)

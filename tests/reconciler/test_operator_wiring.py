@@ -201,3 +201,26 @@ def test_platforms_tracked_counts_every_registry(operator: tuple[Operator, FakeK
         ("secret_index", "work_queue", "health_registry", "probe_scheduler", "call_collector"), 0.0
     ) | {"metric_series": tracked()["metric_series"]}
     assert _series_of(NS, "calls") == []
+
+
+def test_switching_monitoring_off_drops_the_probe_series_and_keeps_the_others(
+    operator: tuple[Operator, FakeKube],
+) -> None:
+    op, _ = operator
+    name = "unmonitored"
+    metrics.record_probe(NS, name, ProbeResult("jitsi", "web", True, reason="ok"))
+    metrics.record_probe(NS, name, ProbeResult("coturn", "relay", True, facts={"rtt_p50_seconds": 0.01,
+                                                                               "loss_ratio": 0.0}))  # fmt: skip
+    metrics.record_probe(NS, name, ProbeResult("jitsi", "jicofo_metrics", True, facts={"bridges": 2.0}))
+    probe_series = {"callplatform_probe_success", "callplatform_turn_relay_rtt_seconds",
+                    "callplatform_turn_relay_loss_ratio", "callplatform_jitsi_bridges"}  # fmt: skip
+    assert probe_series <= set(_series_of(NS, name))
+    platform = parse_platform(platform_manifest(name=name, namespace=NS))  # monitoring off
+    assert not platform.monitoring.enabled
+    conditions = [{"type": "Ready", "status": "True"}]
+    op._after_pass(platform, {"calls-secrets": STRONG_SECRETS}, [], conditions)  # no loop: runs inline
+    left = set(_series_of(NS, name))
+    assert not {s for s in left if s.startswith(("callplatform_probe_", "callplatform_turn_relay_",
+                                                  "callplatform_jitsi_"))}, left  # fmt: skip
+    assert "callplatform_platform_condition" in left
+    metrics.forget_platform(NS, name)
