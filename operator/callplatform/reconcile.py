@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, Protocol
+from typing import Any
 
 from callplatform.cache import DirectReader, ObjectReader
 from callplatform.conditions import (
@@ -40,6 +40,7 @@ from callplatform.kube import Kube, KubeError, Manifest, decode_secret_data, now
 from callplatform.managed_coturn import pod_security_state, tls_secret_state, workload_state
 from callplatform.model import Platform, parse_platform
 from callplatform.probes.jitsi_degraded import degraded_state
+from callplatform.probes.result import HealthLookup
 from callplatform.render import DesiredObjects, demo_seed_allowed, render_platform
 from callplatform.render.coturn_server import CoturnObjects
 from callplatform.render.labels import COMPONENT_LABEL, INSTANCE_LABEL
@@ -71,20 +72,6 @@ PROGRESS_REASONS = frozenset(
 MIGRATION_FAILED = "MigrationFailed"
 MIGRATION_COMPONENT = "migration"  # the component label of migration Jobs (render/workloads.py)
 BLOCKED_BY_RULES = "BlockedByRules"
-
-
-class ComponentHealthView(Protocol):
-    @property
-    def healthy(self) -> bool: ...
-    @property
-    def reason(self) -> str: ...
-    @property
-    def message(self) -> str: ...
-    @property
-    def checked_at(self) -> Any: ...
-
-
-HealthLookup = Callable[[str, str, str], ComponentHealthView | None]
 
 
 def _ignore_migration(namespace: str, name: str, outcome: str | None, failing: bool) -> None:

@@ -7,13 +7,13 @@ but both mean less headroom, which an operator should see before users do.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from callplatform.conditions import FALSE, JITSI_DEGRADED, TRUE, UNKNOWN, ConditionState
 from callplatform.model import Platform
-from callplatform.probes.result import ProbeResult
+from callplatform.probes.result import HealthLookup, ProbeResult
 
 DEGRADED_COMPONENT = "jitsi_degraded"  # its registry entry, next to "jitsi"
 JVB_METRICS_PREFIX = "jvb_metrics"
@@ -58,18 +58,9 @@ def degraded_verdict(results: Sequence[ProbeResult]) -> DegradedVerdict | None:
     )
 
 
-class _Entry(Protocol):
-    @property
-    def healthy(self) -> bool: ...
-    @property
-    def reason(self) -> str: ...
-    @property
-    def message(self) -> str: ...
-
-
 def degraded_state(
     platform: Platform,
-    lookup: Callable[[str, str, str], _Entry | None] | None,
+    lookup: HealthLookup | None,
     previous: Mapping[str, Any] | None = None,
 ) -> ConditionState | None:
     """The JitsiDegraded condition (never part of Ready), or None when no videobridge /metrics is set."""

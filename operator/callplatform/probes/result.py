@@ -2,7 +2,26 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+
+class ComponentHealthView(Protocol):
+    """What a pass reads of a component's last probe round (the health registry's entries)."""
+
+    @property
+    def healthy(self) -> bool: ...
+    @property
+    def reason(self) -> str: ...
+    @property
+    def message(self) -> str: ...
+    @property
+    def checked_at(self) -> Any: ...
+
+
+# (namespace, platform, component) -> the component's health, or None before its first round.
+HealthLookup = Callable[[str, str, str], ComponentHealthView | None]
 
 COMPONENTS = ("jitsi", "coturn", "headers", "coturn_acl")
 
