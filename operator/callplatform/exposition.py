@@ -5,7 +5,8 @@ re-validates and re-escapes every label name on every scrape: about 100,000
 samples for 500 platforms, over a second of CPU (bench/bench_scrape.py). This
 renderer produces the same text format, but formats each series' label set once
 and reuses it until the series is removed, so a scrape is mostly float
-formatting.
+formatting. Collectors of ours that keep their series as plain data
+(condition_series.py) render themselves (`RendersText`).
 
 It reads the children of prometheus-client's metric objects, which is not public
 API. Anything it does not recognise (another metric type, other collectors on the
@@ -18,7 +19,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any, cast
+from typing import Any, Protocol, cast, runtime_checkable
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.metrics import MetricWrapperBase
@@ -36,6 +37,13 @@ def _format_value(value: float) -> str:
 
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+
+@runtime_checkable
+class RendersText(Protocol):
+    """A collector of ours that writes its own families in the text format (condition_series.py)."""
+
+    def render_text(self, out: list[str]) -> None: ...
 
 
 def _escape_value(value: str) -> str:
@@ -133,16 +141,18 @@ class Exposition:
         self._fast: dict[int, _FastMetric] = {}
         self._lock = threading.Lock()
 
-    def _plan(self) -> tuple[list[_FastMetric], list[Collector]]:
+    def _plan(self) -> tuple[list[_FastMetric | RendersText], list[Collector]]:
         try:
             with self._registry._lock:
                 collectors = list(self._registry._collector_to_names)
         except AttributeError:
             return [], [self._registry]
-        fast: list[_FastMetric] = []
+        fast: list[_FastMetric | RendersText] = []
         slow: list[Collector] = []
         for collector in collectors:
-            if isinstance(collector, MetricWrapperBase) and _FastMetric.supports(collector):
+            if isinstance(collector, RendersText):
+                fast.append(collector)
+            elif isinstance(collector, MetricWrapperBase) and _FastMetric.supports(collector):
                 renderer = self._fast.get(id(collector))
                 if renderer is None:
                     renderer = self._fast[id(collector)] = _FastMetric(collector)
@@ -156,7 +166,10 @@ class Exposition:
             fast, slow = self._plan()
             out: list[str] = []
             for renderer in fast:
-                renderer.render(out)
+                if isinstance(renderer, _FastMetric):
+                    renderer.render(out)
+                else:
+                    renderer.render_text(out)
         rest = generate_latest(cast(CollectorRegistry, _Collectors(slow))) if slow else b""
         return "".join(out).encode() + rest
 

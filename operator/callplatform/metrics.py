@@ -22,11 +22,11 @@ from prometheus_client.metrics import MetricWrapperBase
 from prometheus_client.registry import Collector
 
 from callplatform import __version__
+from callplatform.condition_series import ConditionSeries
 from callplatform.findings import Finding
 
 RECONCILE_RESULTS = ("success", "error", "blocked", "requeued")
 MIGRATION_OUTCOMES = ("succeeded", "failed")
-CONDITION_STATUSES = ("True", "False", "Unknown")
 OTHER = "other"
 
 # Probe and call-duration buckets are deliberately few: every bucket is one
@@ -62,11 +62,9 @@ API_ERRORS = Counter(
     "Failed Kubernetes API requests, by operation (apply, patch_status, read_secret, ...).",
     ["operation"],
 )
-PLATFORM_CONDITION = Gauge(
-    "callplatform_platform_condition",
-    "1 for the current status of each condition type of a CallPlatform, 0 for the other statuses.",
-    [*PLATFORM, "type", "status"],
-)
+# Not a Gauge: about 30 series per platform, kept as data (condition_series.py).
+PLATFORM_CONDITION = ConditionSeries()
+REGISTRY.register(PLATFORM_CONDITION)
 FINDINGS = Gauge(
     "callplatform_validation_findings",
     "Production-rule findings of a CallPlatform at its last reconcile, by rule and severity.",
@@ -254,7 +252,6 @@ PROBE_DERIVED_METRICS: tuple[MetricWrapperBase, ...] = (
 )
 PLATFORM_METRICS: tuple[MetricWrapperBase, ...] = (
     RECONCILES,
-    PLATFORM_CONDITION,
     FINDINGS,
     MIGRATIONS,
     MIGRATION_FAILING,
@@ -305,7 +302,7 @@ def track_platforms(sources: Mapping[str, Callable[[], int]]) -> None:
 
 def platforms_with_series() -> int:
     """(namespace, platform) pairs that have at least one series of a per-platform metric."""
-    platforms: set[tuple[str, str]] = set()
+    platforms = PLATFORM_CONDITION.platforms()
     for metric in PLATFORM_METRICS:
         children = cast(dict[tuple[str, ...], object], getattr(metric, "_metrics", {}))
         with metric._lock:
@@ -400,19 +397,14 @@ class _LabelSetsByPlatform:
             self._current.pop((namespace, platform), None)
 
 
-_conditions_by_platform = _LabelSetsByPlatform(PLATFORM_CONDITION)
 _rate_limits_by_platform = _LabelSetsByPlatform(CALL_RATE_LIMIT)
 _findings_by_platform = _LabelSetsByPlatform(FINDINGS)
 
 
 def set_platform_conditions(namespace: str, platform: str, conditions: Mapping[str, str]) -> None:
     """One series per condition type and status: 1 for the current status, 0 for the others."""
-    values: dict[tuple[str, ...], float] = {}
-    for condition_type, current in conditions.items():
-        label = _condition_label(condition_type)
-        for status in CONDITION_STATUSES:
-            values[(label, status)] = 1 if status == current else 0
-    _conditions_by_platform.replace(namespace, platform, values)
+    bounded = {_condition_label(condition_type): current for condition_type, current in conditions.items()}
+    PLATFORM_CONDITION.replace(namespace, platform, bounded)
 
 
 def set_rate_limits(namespace: str, platform: str, limits: Mapping[tuple[str, str], int]) -> None:
@@ -525,7 +517,7 @@ def is_jitsi_metrics_probe(probe: str) -> bool:
 def forget_platform(namespace: str, platform: str) -> None:
     """Remove every series of a deleted platform, call metrics included."""
     _jitsi_readings.forget(namespace, platform)
-    _conditions_by_platform.forget(namespace, platform)
+    PLATFORM_CONDITION.forget(namespace, platform)
     _findings_by_platform.forget(namespace, platform)
     _rate_limits_by_platform.forget(namespace, platform)
     _remove_series(PLATFORM_METRICS, namespace, platform)

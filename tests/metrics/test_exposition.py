@@ -8,6 +8,7 @@ from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histo
 from prometheus_client.parser import text_string_to_metric_families
 
 from callplatform import metrics
+from callplatform.condition_series import ConditionSeries
 from callplatform.exposition import Exposition, render_latest
 
 
@@ -77,3 +78,22 @@ def test_default_registry_renders_like_generate_latest() -> None:
     assert f'platform="{name}"' in fast.decode()
     metrics.forget_platform(ns, name)
     assert f'platform="{name}"' not in render_latest().decode()
+
+
+def test_condition_series_render_like_generate_latest_and_drop_what_is_left_out() -> None:
+    registry = CollectorRegistry()
+    series = ConditionSeries()
+    registry.register(series)
+    series.replace("ns", 'quote"back\\slash', {"Ready": "True", "SecretsValid": "False"})
+    series.replace("ns", "b", {"Ready": "Unknown", "Odd": "Maybe"})  # no status matches: all 0
+    exposition = Exposition(registry)
+    assert samples(exposition.render()) == samples(generate_latest(registry))
+    assert ("callplatform_platform_condition", (("namespace", "ns"), ("platform", "b"), ("status", "Unknown"),
+            ("type", "Ready")), 1.0) in samples(exposition.render())  # fmt: skip
+    series.replace("ns", "b", {"Ready": "True"})
+    series.forget("ns", 'quote"back\\slash')
+    rendered = samples(exposition.render())
+    assert rendered == samples(generate_latest(registry))
+    assert {dict(labels)["platform"] for _, labels, _ in rendered} == {"b"}
+    assert len(rendered) == 3  # Ready's three statuses; Odd is gone
+    assert series.platforms() == {("ns", "b")}

@@ -64,6 +64,7 @@ def exported_names() -> set[str]:
         metrics.BUILD_INFO,
         metrics.RECONCILE_DURATION,
         metrics.API_ERRORS,
+        metrics.PLATFORM_CONDITION,
         *metrics.PLATFORM_METRICS,
     ):
         for family in collector.describe():
