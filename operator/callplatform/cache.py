@@ -19,8 +19,12 @@ listing with what the watch delivered meanwhile. Until then, and again while kop
 a broken watch (objects deleted during the gap would otherwise stay behind), `CachedReader`
 reads through to the API server.
 
-Kinds nobody watches (ServiceMonitors, HTTPRoutes, the Namespace, API discovery) go through a
-small memo with a time to live, so an idle resync of a Ready platform makes no request at all.
+Owned kinds whose CRDs a cluster may lack (HTTPRoutes, ServiceMonitors) are *optional*: the cache
+serves them only while kopf watches them (its resource scan found them served; `serve_optional`),
+and forgets them when kopf stops. A listing answered 404 (the CRD went before kopf noticed) stops
+serving the kind too, until kopf's view of it changes. Kinds nobody watches (optional kinds
+without their CRDs, the Namespace, API discovery) go through a small memo with a time to live, so
+an idle resync of a Ready platform makes no request at all.
 """
 
 from __future__ import annotations
@@ -52,11 +56,13 @@ TOMBSTONE_LIMIT = 4096
 
 @dataclass(frozen=True, slots=True)
 class WatchedKind:
-    """A kind kopf watches, and the labels an object needs for the cache to keep it."""
+    """A kind kopf watches, and the labels an object needs for the cache to keep it. An optional
+    kind (its CRD may not be installed) is cached only while kopf watches it."""
 
     api_version: str
     kind: str
     labels: tuple[tuple[str, str], ...] = ()
+    optional: bool = False
 
     @property
     def id(self) -> tuple[str, str]:
@@ -150,8 +156,10 @@ class ObjectCache:
         self._tombstones: OrderedDict[CacheKey, _Tombstone] = OrderedDict()  # oldest first
         self._synced: set[tuple[str, str, Scope]] = set()
         self._listed_at: dict[tuple[str, str, Scope], float] = {}
+        self._served = {kind.id for kind in self.kinds.values() if not kind.optional}
+        self._kopf_watches: frozenset[tuple[str, str]] = frozenset()  # optional kinds, last we heard
         self._wanted: set[tuple[str, str, Scope]] = {
-            (*kind, scope) for kind in self.kinds for scope in self.scopes
+            (*kind, scope) for kind in self._served for scope in self.scopes
         }
         self._cv = threading.Condition()
 
@@ -166,6 +174,8 @@ class ObjectCache:
         key = _key(api_version, kind, body)
         version = resource_version(body)
         with self._cv:
+            if watched.id not in self._served:
+                return  # not yet: the listing that starts serving it is newer than this event
             if event_type is None:
                 self._maybe_relisting(watched, key[2])
             if event_type == "DELETED":
@@ -187,7 +197,8 @@ class ObjectCache:
         if watched is None or not watched.keeps(body):
             return
         with self._cv:
-            self._put(_key(api_version, kind, body), body)
+            if watched.id in self._served:
+                self._put(_key(api_version, kind, body), body)
 
     def _bury(self, key: CacheKey, version: int, uid: str) -> None:
         now = self._clock()
@@ -226,6 +237,35 @@ class ObjectCache:
             self._wanted.add(state)
             self._cv.notify_all()
 
+    # --- optional kinds -------------------------------------------------------------
+
+    def serve_optional(self, kopf_watches: Iterable[tuple[str, str]]) -> None:
+        """The optional kinds (apiVersion, kind) kopf watches now: each newly watched one is listed
+        and then served from the cache; each no longer watched is forgotten (memo reads again)."""
+        now = frozenset(k for k in kopf_watches if k in self.kinds and self.kinds[k].optional)
+        with self._cv:
+            if now == self._kopf_watches:
+                return
+            for started in now - self._kopf_watches:
+                self._served.add(started)
+                self._wanted.update((*started, scope) for scope in self.scopes)
+            for stopped in self._kopf_watches - now:
+                self._stop_serving(stopped)
+            self._kopf_watches = now
+            self._cv.notify_all()
+
+    def listing_not_found(self, watched: WatchedKind) -> None:
+        """A 404 listing an optional kind: its CRD is gone, and kopf will stop watching it."""
+        with self._cv:
+            self._stop_serving(watched.id)
+
+    def _stop_serving(self, kind_id: tuple[str, str]) -> None:
+        self._served.discard(kind_id)
+        self._synced = {state for state in self._synced if state[:2] != kind_id}
+        self._wanted = {state for state in self._wanted if state[:2] != kind_id}
+        for key in [key for key in self._entries if key[:2] == kind_id]:
+            del self._entries[key]
+
     # --- listings (CacheSyncer) --------------------------------------------------
 
     def wanted(self) -> list[tuple[WatchedKind, Scope]]:
@@ -257,6 +297,8 @@ class ObjectCache:
         except ValueError:
             at = None
         with self._cv:
+            if watched.id not in self._served:
+                return  # kopf stopped watching it while this listing ran
             listed: set[CacheKey] = set()
             for item in items:
                 key = _key(api_version, kind, item)
@@ -273,7 +315,9 @@ class ObjectCache:
     # --- reads -------------------------------------------------------------------
 
     def watches(self, api_version: str, kind: str) -> bool:
-        return (api_version, kind) in self.kinds
+        """Whether a watch feeds this kind into the cache (optional kinds: only while kopf's does)."""
+        with self._cv:
+            return (api_version, kind) in self._served
 
     def synced(self, api_version: str, kind: str, namespace: str | None) -> bool:
         with self._cv:
@@ -320,12 +364,21 @@ class ListingApi(Protocol):
 
 
 class CacheSyncer:
-    """Lists each watched kind once per scope (and again after kopf re-lists it) into the cache."""
+    """Lists each watched kind once per scope (and again after kopf re-lists it) into the cache.
+    `kopf_watches` tells which optional kinds kopf watches now (none without it)."""
 
-    def __init__(self, api: ListingApi, cache: ObjectCache, *, retry_seconds: float = 2.0) -> None:
+    def __init__(
+        self,
+        api: ListingApi,
+        cache: ObjectCache,
+        *,
+        retry_seconds: float = 2.0,
+        kopf_watches: Callable[[], Iterable[tuple[str, str]]] = tuple,
+    ) -> None:
         self._api = api
         self._cache = cache
         self._retry = retry_seconds
+        self._kopf_watches = kopf_watches
         self._stopped = threading.Event()
         self._thread = threading.Thread(target=self._run, name="cache-sync", daemon=True)
 
@@ -342,12 +395,17 @@ class CacheSyncer:
     def sync_once(self) -> bool:
         """List everything wanted now; whether all listings succeeded."""
         ok = True
+        self._cache.serve_optional(self._kopf_watches())
         for watched, scope in self._cache.wanted():
             self._cache.listing_started(watched, scope)
             selector = dict(watched.labels) or None
             try:
                 items, version = self._api.list_snapshot(watched.api_version, watched.kind, scope, selector)
             except KubeError as exc:
+                if watched.optional and exc.status == 404:
+                    log.info("%s is not served (its CRD went): read through the memo", watched.kind)
+                    self._cache.listing_not_found(watched)
+                    continue
                 log.warning("cannot list %s for the cache (%s); reading through meanwhile", watched.kind, exc)
                 self._cache.listing_failed(watched, scope)
                 ok = False

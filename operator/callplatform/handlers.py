@@ -5,7 +5,8 @@ Handlers:
 - Secrets: the platform's own (by label) and those a platform references (by an
   index the passes keep);
 - owned Deployments, Jobs, Services and ConfigMaps, and a managed coturn's DaemonSet, PDB and
-  NetworkPolicy (by label), so drift is repaired;
+  NetworkPolicy (by label), so drift is repaired; owned HTTPRoutes and ServiceMonitors too, where
+  the cluster serves their CRDs (kopf's resource scan leaves the handler idle where it does not);
 - a periodic resync of every platform (our own thread, not `@kopf.timer`, because
   kopf puts a finalizer on objects with timers, and a finalizer would block deletion
   whenever the operator is down).
@@ -21,11 +22,12 @@ import asyncio
 import logging
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import kopf
+from kopf._cogs.structs.references import Insights  # kopf.operator(insights=...) takes it; not re-exported
 
 from callplatform import metrics
 from callplatform.apply_failure import report_failed_pass
@@ -62,27 +64,52 @@ OWNED_KINDS = (
     ("batch", "v1", "jobs"),
     ("", "v1", "services"),
     ("", "v1", "configmaps"),
-    # A managed coturn (spec.turn.server). ServiceMonitors are not watched: their CRD may not
-    # exist. A pass reads them through a 5-minute memo (cache.Memo), so a resync repairs them
-    # once that has expired.
+    # A managed coturn (spec.turn.server).
     ("apps", "v1", "daemonsets"),
     ("policy", "v1", "poddisruptionbudgets"),
     ("networking.k8s.io", "v1", "networkpolicies"),
-    # HTTPRoutes (spec.gateway) are not watched either (the chart grants no list/watch on them):
-    # read through the same memo.
+)
+# Owned kinds whose CRDs a cluster may not have: a managed coturn's ServiceMonitor and the HTTPRoute
+# of spec.gateway. Their handlers are registered all the same; kopf watches them only where its
+# resource scan finds them served (at start, and in all-namespaces mode when a CRD appears or goes:
+# kopf watches CRDs there). Where kopf does not watch one, a pass reads it through a 5-minute memo
+# (cache.Memo), so a resync repairs its drift once that has expired.
+OPTIONAL_OWNED_KINDS = (
+    ("monitoring.coreos.com", "v1", "servicemonitors"),
+    ("gateway.networking.k8s.io", "v1", "httproutes"),
 )
 
 
 def cached_kinds() -> list[WatchedKind]:
     """What kopf watches, as the cache keeps it: every CallPlatform and Secret of the watched
     namespaces, and the owned kinds' objects that carry our managed-by label."""
-    kind_of = {(resource.group_version, resource.plural): key for key, resource in RESOURCES.items()}
     managed = ((MANAGED_BY_LABEL, MANAGED_BY),)
     kinds = [WatchedKind(CALLPLATFORM_API, "CallPlatform"), WatchedKind("v1", "Secret")]
-    for group, version, plural in OWNED_KINDS:
-        api_version, kind = kind_of[(f"{group}/{version}" if group else version, plural)]
-        kinds.append(WatchedKind(api_version, kind, managed))
+    for group, version, plural in OWNED_KINDS + OPTIONAL_OWNED_KINDS:
+        api_version, kind = _kind_of(group, version, plural)
+        optional = (group, version, plural) in OPTIONAL_OWNED_KINDS
+        kinds.append(WatchedKind(api_version, kind, managed, optional=optional))
     return kinds
+
+
+def _kind_of(group: str, version: str, plural: str) -> tuple[str, str]:
+    """(apiVersion, kind) of a resource kopf names by (group, version, plural)."""
+    wanted = (f"{group}/{version}" if group else version, plural)
+    return next(
+        key for key, resource in RESOURCES.items() if (resource.group_version, resource.plural) == wanted
+    )
+
+
+def optional_kinds_watched(watched: Iterable[tuple[str, str, str]]) -> list[tuple[str, str]]:
+    """The optional owned kinds among the resources kopf watches (group, version, plural), as
+    (apiVersion, kind)."""
+    return sorted(_kind_of(*resource) for resource in set(watched) & set(OPTIONAL_OWNED_KINDS))
+
+
+def expected_watchers(optional_watched: int, namespaces: int) -> int:
+    """One watch stream per watched kind (the platforms, Secrets, the owned kinds, and the optional
+    ones kopf watches) and namespace; cluster-wide (no namespaces), one per kind."""
+    return (2 + len(OWNED_KINDS) + optional_watched) * max(1, namespaces)
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,9 +144,11 @@ class Operator:
         self.http_server = http_server
         self._started_monotonic = time.monotonic()
         self._all_watching = False  # every watch stream has run at least once
+        # What kopf serves: given to kopf.operator (commands/run.py), read for the optional kinds.
+        self.insights = Insights()
         # Fed by the kopf handlers below, listed once per kind by the syncer: passes read here.
         self.cache = ObjectCache(cached_kinds(), options.namespaces or (None,))
-        self.cache_syncer = CacheSyncer(self.kube, self.cache)
+        self.cache_syncer = CacheSyncer(self.kube, self.cache, kopf_watches=self.optional_kinds_watched)
         self.reconciler = Reconciler(
             self.kube,
             reader=CachedReader(self.kube, self.cache),
@@ -266,11 +295,18 @@ class Operator:
         """What `/readyz` reports: the same, and not ready until every watch stream has started."""
         return liveness_problems(self._liveness_facts(), readiness=True)
 
+    def optional_kinds_watched(self) -> list[tuple[str, str]]:
+        """The optional owned kinds kopf watches now. Also called on the cache syncer's thread:
+        tuple() copies kopf's set in one step that runs no Python code, so the loop cannot change
+        the set during the copy."""
+        resources = tuple(self.insights.watched_resources)
+        return optional_kinds_watched((r.group, r.version, r.plural) for r in resources)
+
     def _liveness_facts(self) -> LivenessFacts:
         running = len(running_watchers(asyncio.all_tasks()))
-        # One watch stream per watched kind (the platforms, Secrets, the owned kinds) and namespace;
-        # cluster-wide, one per kind.
-        expected = (2 + len(OWNED_KINDS)) * max(1, len(self.options.namespaces))
+        # A kind kopf decided to watch (a served CRD) counts, so its dead stream is caught; one it
+        # left out (no CRD) does not.
+        expected = expected_watchers(len(self.optional_kinds_watched()), len(self.options.namespaces))
         if running >= expected:
             self._all_watching = True
         in_grace = time.monotonic() - self._started_monotonic < WATCH_START_GRACE_SECONDS
@@ -345,7 +381,7 @@ class Operator:
                 keys.add((namespace, labels[INSTANCE_LABEL]))
             self.queue.request_all(sorted(keys))
 
-        for group, version, plural in OWNED_KINDS:
+        for group, version, plural in OWNED_KINDS + OPTIONAL_OWNED_KINDS:
             # Unfiltered (kopf filters labels on its side of the same watch): the cache must see
             # an object lose our label.
             @kopf.on.event(group, version, plural, id=f"owned-{plural}", registry=registry)

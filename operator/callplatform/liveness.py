@@ -1,13 +1,14 @@
 """What `/healthz` checks: the parts of the operator that must run for it to do its job.
 
 Each check names what is wrong, so a failing probe says why (`/healthz` answers the list with 503):
-- kopf's watch streams: one watcher task per watched kind and namespace. kopf 1.45 ends the whole
-  operator when a stream fails with an error (the pod restarts); a stream gone without that would
-  mean no event of that kind ever reaches the operator again, so it fails liveness and the pod
-  restarts all the same. (A stream that hangs silently is kopf's most reported failure; the
-  watching timeouts in `configure_settings` renew every stream within minutes.) kopf starts
-  them a moment after the operator (discovery first): until all have run once, and for at most
-  `WATCH_START_GRACE_SECONDS`, a shortfall fails readiness only, so that a slow start (a newly
+- kopf's watch streams: one watcher task per watched kind and namespace (an optional kind, whose
+  CRD may not be installed, counts only while kopf watches it: `handlers.expected_watchers`). kopf
+  1.45 ends the whole operator when a stream fails with an error (the pod restarts); a stream gone
+  without that would mean no event of that kind ever reaches the operator again, so it fails
+  liveness and the pod restarts all the same. (A stream that hangs silently is kopf's most
+  reported failure; the watching timeouts in `configure_settings` renew every stream within
+  minutes.) kopf starts them a moment after the operator (discovery first): until all have run
+  once, and for at most `WATCH_START_GRACE_SECONDS`, a shortfall fails readiness only, so that a slow start (a newly
   elected leader on a busy API server) is not killed by the liveness probe;
 - the reconcile workers and the periodic resync threads;
 - the probe scheduler (every platform's probe loop makes progress) and the call-metrics collector;

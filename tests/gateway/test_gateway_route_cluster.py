@@ -1,12 +1,15 @@
 """On the real API server: without the Gateway API CRDs a pass reports GatewayAPINotInstalled and applies
-everything else; with the standard-channel CRDs the HTTPRoute is accepted (its CEL rules included) and
-carries exactly what `callplatform csp --all-headers` prints."""
+everything else, and a running operator stays healthy; with the standard-channel CRDs the HTTPRoute is
+accepted (its CEL rules included), carries exactly what `callplatform csp --all-headers` prints, and is
+watched: the operator puts back a deleted or edited route at once, not after the 5-minute memo."""
 
 from __future__ import annotations
 
 import copy
 import json
 import sys
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,6 +18,7 @@ import pytest
 from gateway_api import pinned_version, standard_crds
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "reconciler"))
+from reconciler_operator import OperatorProcess, condition_is, get_json, wait_for
 from reconciler_platforms import STRONG_SECRETS, platform_manifest, secret_manifest
 
 from callplatform.cli import main
@@ -28,6 +32,9 @@ pytestmark = pytest.mark.cluster
 
 HTTPROUTE_CRD = "httproutes.gateway.networking.k8s.io"
 GATEWAY = {"parentRefs": [{"name": "public", "sectionName": "https"}], "hostname": "app.calls.test"}
+# Far beyond every deadline below: a route put back in time came from the watch, not a resync.
+NO_RESYNC = "3600"
+REPAIR_DEADLINE_SECONDS = 30.0
 
 
 def platform(namespace: str) -> dict[str, Any]:
@@ -47,6 +54,29 @@ def create(kube_cluster: Any, namespace: str) -> dict[str, Any]:
 def conditions(kube: Kube, namespace: str) -> dict[str, dict[str, Any]]:
     live = kube.get("callplatform.io/v1alpha1", "CallPlatform", namespace, "calls") or {}
     return {c["type"]: c for c in live["status"]["conditions"]}
+
+
+def http_status(port: int, path: str) -> int:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as error:
+        return int(error.code)
+    except OSError:
+        return 0
+
+
+def start_operator(kube_cluster: Any, namespace: str, log_dir: Path) -> OperatorProcess:
+    return OperatorProcess(
+        kube_cluster.kubeconfig, log_dir / "operator.log",
+        "--namespace", namespace, "--resync-seconds", NO_RESYNC, "--standalone",
+    )  # fmt: skip
+
+
+def wait_healthy(operator: OperatorProcess) -> None:
+    """/readyz 200 (every watch stream has run), then /healthz 200."""
+    for path in ("/readyz", "/healthz"):
+        wait_for(lambda p=path: http_status(operator.http_port, p) == 200, f"{path} 200", 90, operator)
 
 
 @pytest.fixture(scope="module")
@@ -77,6 +107,27 @@ def test_without_the_crds_the_platform_runs_and_says_why(
     assert "Service/calls-calls" in result.writes  # everything else was applied
     events = kube_cluster.kubectl("-n", namespace, "get", "events", "-o", "json").stdout
     assert "GatewayAPINotInstalled" in events
+
+
+def test_without_the_crds_a_running_operator_stays_healthy_and_says_why(
+    kube_cluster: Any, namespace: str, crd_installed: str, tmp_path: Path
+) -> None:
+    assert kube_cluster.kubectl("get", "crd", HTTPROUTE_CRD, check=False).returncode != 0
+    create(kube_cluster, namespace)
+    operator = start_operator(kube_cluster, namespace, tmp_path)
+    try:
+        wait_for(
+            lambda: condition_is(
+                kube_cluster, namespace, "calls", "GatewayRouteReady", "False", "GatewayAPINotInstalled"
+            ),
+            "GatewayRouteReady=False/GatewayAPINotInstalled", 90, operator,
+        )  # fmt: skip
+        wait_healthy(operator)  # the streams kopf left out (no CRD) are not missed
+    finally:
+        operator.stop()
+    log = operator.log()
+    assert "Traceback" not in log, log[-4000:]
+    assert log.count("httproutes") <= 2, log[-4000:]  # kopf's one warning at start, no retry loop
 
 
 def test_route_is_accepted_and_carries_the_csp_cli_headers(
@@ -126,3 +177,38 @@ def test_the_crds_cel_rules_are_enforced(namespace: str, gateway_api: str, k8s_a
         Kube(k8s_api).apply(broken, None)
     assert refused.value.status == 422
     assert "responseHeaderModifier must be specified" in str(refused.value)
+
+
+def test_a_deleted_or_edited_route_is_put_back_from_the_watch(
+    kube_cluster: Any, namespace: str, crd_installed: str, gateway_api: str, tmp_path: Path
+) -> None:
+    create(kube_cluster, namespace)
+    operator = start_operator(kube_cluster, namespace, tmp_path)
+
+    def route() -> dict[str, Any] | None:
+        return get_json(kube_cluster, "httproute", "calls-calls", "-n", namespace)
+
+    try:
+        first = wait_for(route, "the HTTPRoute", 90, operator)
+        wait_healthy(operator)  # the HTTPRoute stream counts now, and runs
+        uid = first["metadata"]["uid"]
+
+        kube_cluster.kubectl("-n", namespace, "delete", "httproute", "calls-calls", "--wait=true")
+        back = wait_for(
+            lambda: (found := route()) is not None and found["metadata"]["uid"] != uid and found,
+            "the deleted HTTPRoute put back", REPAIR_DEADLINE_SECONDS, operator,
+        )  # fmt: skip
+        assert back["spec"]["hostnames"] == ["app.calls.test"]
+
+        patch = json.dumps({"spec": {"hostnames": ["elsewhere.calls.test"]}})
+        kube_cluster.kubectl(
+            "-n", namespace, "patch", "httproute", "calls-calls", "--type=merge", "-p", patch
+        )
+        wait_for(
+            lambda: (found := route()) is not None and found["spec"]["hostnames"] == ["app.calls.test"],
+            "the edited HTTPRoute put back", REPAIR_DEADLINE_SECONDS, operator,
+        )  # fmt: skip
+        assert "resync: queued" not in operator.log()  # no resync ran: the watch did it
+        assert http_status(operator.http_port, "/healthz") == 200
+    finally:
+        operator.stop()

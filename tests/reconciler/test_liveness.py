@@ -7,7 +7,24 @@ import threading
 import time
 from dataclasses import replace
 
-from callplatform.liveness import WATCHER_TASK_PREFIX, LivenessFacts, liveness_problems, running_watchers
+import kopf
+from reconciler_fake_kube import FakeKube
+
+from callplatform.handlers import (
+    OPTIONAL_OWNED_KINDS,
+    OWNED_KINDS,
+    Operator,
+    OperatorOptions,
+    expected_watchers,
+    optional_kinds_watched,
+)
+from callplatform.liveness import (
+    WATCH_START_GRACE_SECONDS,
+    WATCHER_TASK_PREFIX,
+    LivenessFacts,
+    liveness_problems,
+    running_watchers,
+)
 from callplatform.workqueue import ReconcileQueue
 
 ALIVE = LivenessFacts(
@@ -88,3 +105,55 @@ def test_a_pass_running_too_long_is_stuck_but_a_backoff_is_not() -> None:
     finally:
         release.set()
         queue.stop()
+
+
+def test_expected_streams_count_the_optional_kinds_kopf_watches_and_only_those() -> None:
+    core = 2 + len(OWNED_KINDS)  # CallPlatforms, Secrets, the always-served owned kinds
+    assert optional_kinds_watched([("apps", "v1", "deployments"), ("", "v1", "secrets")]) == []
+    route = ("gateway.networking.k8s.io", "v1", "httproutes")
+    assert optional_kinds_watched([route, ("apps", "v1", "deployments")]) == [
+        ("gateway.networking.k8s.io/v1", "HTTPRoute")
+    ]
+    assert len(optional_kinds_watched(OPTIONAL_OWNED_KINDS)) == len(OPTIONAL_OWNED_KINDS) == 2
+    assert expected_watchers(0, 0) == core  # cluster-wide, no CRDs
+    assert expected_watchers(2, 0) == core + 2
+    assert expected_watchers(1, 3) == (core + 1) * 3  # one stream per kind and namespace
+
+
+async def _streams(names: list[str]) -> list[asyncio.Task[None]]:
+    tasks = [
+        asyncio.create_task(asyncio.Event().wait(), name=f"{WATCHER_TASK_PREFIX}{n}@calls") for n in names
+    ]  # type: ignore[arg-type]
+    await asyncio.sleep(0)
+    return tasks
+
+
+def _stream_problems(operator: Operator) -> list[str]:
+    """The watch-stream lines of /healthz and /readyz (the workers and loops are not started here)."""
+    found = operator.liveness() + operator.readiness()
+    return [problem for problem in found if problem.startswith("watch streams")]
+
+
+async def test_healthz_ignores_a_missing_crd_and_catches_a_dead_stream_of_a_served_one() -> None:
+    operator = Operator(OperatorOptions(namespaces=("calls",)), kube=FakeKube())  # type: ignore[arg-type]
+    operator._started_monotonic -= WATCH_START_GRACE_SECONDS  # past the start-up grace
+    core = [f"kind{i}" for i in range(2 + len(OWNED_KINDS))]
+    tasks = await _streams(core)
+    try:
+        # No CRDs: kopf watches neither optional kind, so the core streams are all there is.
+        assert _stream_problems(operator) == []
+        # The Gateway API CRDs are served: kopf watches HTTPRoutes, and that stream must run.
+        operator.insights.watched_resources.add(
+            kopf.Resource("gateway.networking.k8s.io", "v1", "httproutes")
+        )
+        expected = f"watch streams: {len(core)} of {len(core) + 1} running"
+        assert _stream_problems(operator) == [expected, expected]
+        tasks += await _streams(["httproutes.v1.gateway.networking.k8s.io"])
+        assert _stream_problems(operator) == []
+        tasks[-1].cancel()  # its stream died
+        await asyncio.sleep(0)
+        assert _stream_problems(operator) == [expected, expected]
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)

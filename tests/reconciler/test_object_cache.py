@@ -4,13 +4,16 @@ through until synced, and a pass over a synced cache makes no read at all."""
 from __future__ import annotations
 
 import base64
+import logging
 from typing import Any
 
+import pytest
 from reconciler_fake_kube import Clock, FakeKube, bring_up
 from reconciler_platforms import STRONG_SECRETS, platform_manifest, secret_manifest
 
 from callplatform.cache import CachedReader, CacheSyncer, Memo, ObjectCache, WatchedKind
 from callplatform.handlers import cached_kinds
+from callplatform.kube import KubeError
 from callplatform.reconcile import Reconciler
 
 NS = "cached"
@@ -185,3 +188,78 @@ def test_an_idle_pass_over_a_synced_cache_reads_nothing_and_a_secret_event_is_no
         after["spec"]["template"]["metadata"]["annotations"]["callplatform.io/secrets-checksum"] != checksum
     )
     assert kube.reads == []
+
+
+ROUTE_ID = ("gateway.networking.k8s.io/v1", "HTTPRoute")
+
+
+def _route(version: int, name: str = "calls-calls") -> dict[str, Any]:
+    return {"apiVersion": ROUTE_ID[0], "kind": ROUTE_ID[1],
+            "metadata": {"name": name, "namespace": NS, "resourceVersion": str(version),
+                         "labels": {"app.kubernetes.io/managed-by": "callplatform-operator"}}}  # fmt: skip
+
+
+class _NotServedKube(FakeKube):
+    """An API server without the Gateway API CRDs: listing HTTPRoutes answers 404."""
+
+    def list_snapshot(
+        self,
+        api_version: str,
+        kind: str,
+        namespace: str | None,
+        label_selector: dict[str, str] | None = None,
+    ) -> tuple[list[dict[str, Any]], str]:
+        if kind == "HTTPRoute":
+            self.reads.append(f"list {kind}")
+            raise KubeError(f"list {kind}", 404, "Not Found")
+        return super().list_snapshot(api_version, kind, namespace, label_selector)
+
+
+def test_an_optional_kind_is_cached_only_while_kopf_watches_it() -> None:
+    kube = FakeKube()
+    kube.put(_route(5))
+    cache = ObjectCache(cached_kinds(), [NS])
+    kopf_watches: list[tuple[str, str]] = []
+    syncer = CacheSyncer(kube, cache, kopf_watches=lambda: kopf_watches)  # type: ignore[arg-type]
+    reader = CachedReader(kube, cache, Memo(ttl_seconds=60))  # type: ignore[arg-type]
+    assert syncer.sync_once()
+    assert "list HTTPRoute" not in kube.reads  # no CRD as far as kopf knows: never listed
+    cache.observe("ADDED", _route(6))  # cannot happen without kopf's watch; ignored all the same
+    kube.reads.clear()
+    for _ in range(2):
+        assert reader.get(*ROUTE_ID, NS, "calls-calls") is not None
+    assert kube.reads == ["get HTTPRoute/calls-calls"]  # the memo, as before
+
+    kopf_watches.append(ROUTE_ID)  # its CRD is served: kopf's scan watches it
+    assert syncer.sync_once()
+    assert cache.watches(*ROUTE_ID) and cache.synced(*ROUTE_ID, NS)
+    kube.reads.clear()
+    cache.observe("DELETED", _route(7))  # someone deleted it: the pass sees that at once
+    assert reader.get(*ROUTE_ID, NS, "calls-calls") is None
+    assert kube.reads == []
+
+    kopf_watches.clear()  # the CRD went: kopf stopped watching
+    syncer.sync_once()
+    assert not cache.watches(*ROUTE_ID) and cache.list(*ROUTE_ID, NS) == []
+    reader.memo.drop(("get", *ROUTE_ID, NS, "calls-calls"))  # what it memoised before kopf watched
+    reader.get(*ROUTE_ID, NS, "calls-calls")
+    assert kube.reads == ["get HTTPRoute/calls-calls"]
+
+
+def test_a_404_listing_an_optional_kind_falls_back_to_the_memo_without_retrying(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    kube = _NotServedKube()
+    cache = ObjectCache(cached_kinds(), [NS])
+    syncer = CacheSyncer(kube, cache, kopf_watches=lambda: [ROUTE_ID])  # type: ignore[arg-type]
+    with caplog.at_level(logging.INFO, logger="callplatform.cache"):
+        for _ in range(5):
+            assert syncer.sync_once()  # not a failure: no retry loop
+    assert kube.reads.count("list HTTPRoute") == 1
+    assert len([r for r in caplog.records if "HTTPRoute" in r.getMessage()]) == 1
+    assert not cache.watches(*ROUTE_ID) and cache.wanted() == []
+    reader = CachedReader(kube, cache, Memo(ttl_seconds=60))  # type: ignore[arg-type]
+    kube.reads.clear()
+    for _ in range(2):
+        assert reader.get(*ROUTE_ID, NS, "calls-calls") is None
+    assert kube.reads == ["get HTTPRoute/calls-calls"]

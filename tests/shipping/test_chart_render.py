@@ -355,7 +355,8 @@ def permissions_the_code_uses() -> set[tuple[str, str, str]]:
         else:
             # Kube.get, and Kube.apply: a server-side apply PATCH that creates what is missing.
             used |= {(group, resource.plural, verb) for verb in ("get", "create", "patch")}
-    watched = [(group, plural) for group, _, plural in handlers.OWNED_KINDS]
+    owned = handlers.OWNED_KINDS + handlers.OPTIONAL_OWNED_KINDS
+    watched = [(group, plural) for group, _, plural in owned]
     watched += [(handlers.GROUP, handlers.PLURAL), ("", "secrets")]  # kopf's watches
     used |= {(group, plural, verb) for group, plural in watched for verb in ("list", "watch")}
     # Implied rather than called: blockOwnerDeletion on owner references (see _rbac.tpl).

@@ -38,10 +38,11 @@ The same list serves the ClusterRole (all namespaces) and each namespaced Role (
 - apiGroups: [networking.k8s.io]
   resources: [networkpolicies]
   verbs: [get, list, watch, create, patch]
-# Its ServiceMonitor, when coturn's Prometheus listener is on and the cluster serves the CRD.
+# Its ServiceMonitor, when coturn's Prometheus listener is on and the cluster serves the CRD
+# (watched then, so drift is repaired at once; unused where the CRD is not installed).
 - apiGroups: [monitoring.coreos.com]
   resources: [servicemonitors]
-  verbs: [get, create, patch]
+  verbs: [get, list, watch, create, patch]
 # The platform's own Namespace: its Pod Security label decides whether a hostNetwork coturn
 # (mode DaemonSet) can start. A GET of a namespace is authorized in that namespace, so a Role works.
 - apiGroups: [""]
@@ -51,11 +52,11 @@ The same list serves the ClusterRole (all namespaces) and each namespaced Role (
 - apiGroups: [batch]
   resources: [jobs]
   verbs: [get, list, watch, create, patch]
-# The HTTPRoute of spec.gateway (Gateway API). Harmless where its CRDs are not installed: the
-# operator then reports GatewayRouteReady=False (GatewayAPINotInstalled).
+# The HTTPRoute of spec.gateway (Gateway API), watched where the cluster serves it. Harmless where
+# its CRDs are not installed: the operator then reports GatewayRouteReady=False (GatewayAPINotInstalled).
 - apiGroups: [gateway.networking.k8s.io]
   resources: [httproutes]
-  verbs: [get, create, patch]
+  verbs: [get, list, watch, create, patch]
 # Events on transitions (core/v1 Events, as `kubectl describe` shows them).
 - apiGroups: [""]
   resources: [events]

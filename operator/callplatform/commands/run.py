@@ -91,6 +91,7 @@ def run(args: argparse.Namespace) -> int:
             priority=args.priority,
             clusterwide=args.all_namespaces,
             namespaces=tuple(args.namespace),
+            insights=operator.insights,
         )
 
     # With --leader-elect, stand by (the HTTP server in standby mode) until this replica holds the
