@@ -246,10 +246,12 @@ class ObjectCache:
         with self._cv:
             if now == self._kopf_watches:
                 return
-            for started in now - self._kopf_watches:
+            for started in sorted(now - self._kopf_watches):
+                log.info("%s is watched now: read from the cache once listed", started[1])
                 self._served.add(started)
                 self._wanted.update((*started, scope) for scope in self.scopes)
-            for stopped in self._kopf_watches - now:
+            for stopped in sorted(self._kopf_watches - now):
+                log.info("%s is no longer watched (its CRD went): read through the memo", stopped[1])
                 self._stop_serving(stopped)
             self._kopf_watches = now
             self._cv.notify_all()

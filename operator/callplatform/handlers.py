@@ -392,6 +392,24 @@ class Operator:
                     self.queue.request((str(kwargs["namespace"]), labels[INSTANCE_LABEL]))
 
 
+class UnresolvedOnce(logging.Filter):
+    """Lets each distinct "Unresolved resources" warning of kopf's through once. kopf repeats it on
+    every CRD event in the cluster (all-namespaces mode) while an optional kind's CRD is absent."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._seen: set[str] = set()  # one per set of unresolved kinds: a handful at most
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if not message.startswith("Unresolved resources"):
+            return True
+        if message in self._seen:
+            return False
+        self._seen.add(message)
+        return True
+
+
 def configure_settings(settings: kopf.OperatorSettings) -> None:
     # Watches that silently stop are kopf's most reported production failure: renew them often.
     settings.watching.server_timeout = 5 * 60
@@ -404,3 +422,4 @@ def configure_settings(settings: kopf.OperatorSettings) -> None:
     settings.execution.max_workers = 4
     # kopf logs "Handler ... succeeded" at INFO for every watch event of every watched kind.
     logging.getLogger("kopf.objects").setLevel(logging.WARNING)
+    logging.getLogger("kopf._core.reactor.observation").addFilter(UnresolvedOnce())

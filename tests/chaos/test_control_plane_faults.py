@@ -11,15 +11,13 @@ import json
 import os
 import secrets
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from chaos_fleet import V1, fleet_manifest, pod_template_checksum
-from reconciler_operator import OperatorProcess, condition_is, wait_for
+from reconciler_operator import OperatorProcess, condition_is, http_status, wait_for
 from reconciler_platforms import STRONG_SECRETS, secret_manifest
 
 import localcluster
@@ -36,17 +34,6 @@ CRD = Path(__file__).resolve().parents[2] / "crds" / "callplatform.io_callplatfo
 def fault_cluster() -> Iterator[localcluster.LocalCluster]:
     with localcluster.cluster_of_its_own(f"cp-test-{os.getpid()}-chaos", crd=CRD) as cluster:
         yield cluster
-
-
-def _healthz(port: int) -> int:
-    """The operator's /healthz status; 0 when it does not answer within 5 s."""
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as response:
-            return int(response.status)
-    except urllib.error.HTTPError as error:
-        return int(error.code)
-    except OSError:
-        return 0
 
 
 def _checksum(cluster: Any, ns: str) -> str:
@@ -98,7 +85,7 @@ def test_api_server_and_etcd_outages_recover(
         with cluster.paused("kube-apiserver"):
             until = time.monotonic() + PAUSE_SECONDS
             while time.monotonic() < until:
-                healthz.append(_healthz(http_port))
+                healthz.append(http_status(http_port, "/healthz"))
                 time.sleep(1)  # the sampling rate of /healthz during the outage, not a readiness wait
         assert healthz and all(code in (200, 503) for code in healthz), healthz  # answered, never hung
         cluster.wait_serving()

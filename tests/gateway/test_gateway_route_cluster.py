@@ -8,8 +8,6 @@ from __future__ import annotations
 import copy
 import json
 import sys
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,7 +16,7 @@ import pytest
 from gateway_api import pinned_version, standard_crds
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "reconciler"))
-from reconciler_operator import OperatorProcess, condition_is, get_json, wait_for
+from reconciler_operator import OperatorProcess, condition_is, get_json, http_status, wait_for
 from reconciler_platforms import STRONG_SECRETS, platform_manifest, secret_manifest
 
 from callplatform.cli import main
@@ -56,20 +54,34 @@ def conditions(kube: Kube, namespace: str) -> dict[str, dict[str, Any]]:
     return {c["type"]: c for c in live["status"]["conditions"]}
 
 
-def http_status(port: int, path: str) -> int:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as response:
-            return int(response.status)
-    except urllib.error.HTTPError as error:
-        return int(error.code)
-    except OSError:
-        return 0
-
-
-def start_operator(kube_cluster: Any, namespace: str, log_dir: Path) -> OperatorProcess:
+def start_operator(kube_cluster: Any, log_dir: Path, *scope: str) -> OperatorProcess:
     return OperatorProcess(
         kube_cluster.kubeconfig, log_dir / "operator.log",
-        "--namespace", namespace, "--resync-seconds", NO_RESYNC, "--standalone",
+        *scope, "--resync-seconds", NO_RESYNC, "--standalone",
+    )  # fmt: skip
+
+
+def route_of(kube_cluster: Any, namespace: str) -> dict[str, Any] | None:
+    return get_json(kube_cluster, "httproute", "calls-calls", "-n", namespace)
+
+
+def delete_route_and_wait_until_back(kube_cluster: Any, namespace: str, operator: OperatorProcess) -> None:
+    uid = (route_of(kube_cluster, namespace) or {})["metadata"]["uid"]
+    kube_cluster.kubectl("-n", namespace, "delete", "httproute", "calls-calls", "--wait=true")
+    back = wait_for(
+        lambda: (found := route_of(kube_cluster, namespace)) is not None
+        and found["metadata"]["uid"] != uid and found,
+        "the deleted HTTPRoute put back", REPAIR_DEADLINE_SECONDS, operator,
+    )  # fmt: skip
+    assert back["spec"]["hostnames"] == ["app.calls.test"]
+
+
+def wait_not_installed(kube_cluster: Any, namespace: str, operator: OperatorProcess) -> None:
+    wait_for(
+        lambda: condition_is(
+            kube_cluster, namespace, "calls", "GatewayRouteReady", "False", "GatewayAPINotInstalled"
+        ),
+        "GatewayRouteReady=False/GatewayAPINotInstalled", 90, operator,
     )  # fmt: skip
 
 
@@ -114,20 +126,42 @@ def test_without_the_crds_a_running_operator_stays_healthy_and_says_why(
 ) -> None:
     assert kube_cluster.kubectl("get", "crd", HTTPROUTE_CRD, check=False).returncode != 0
     create(kube_cluster, namespace)
-    operator = start_operator(kube_cluster, namespace, tmp_path)
+    operator = start_operator(kube_cluster, tmp_path, "--namespace", namespace)
     try:
-        wait_for(
-            lambda: condition_is(
-                kube_cluster, namespace, "calls", "GatewayRouteReady", "False", "GatewayAPINotInstalled"
-            ),
-            "GatewayRouteReady=False/GatewayAPINotInstalled", 90, operator,
-        )  # fmt: skip
+        wait_not_installed(kube_cluster, namespace, operator)
         wait_healthy(operator)  # the streams kopf left out (no CRD) are not missed
     finally:
         operator.stop()
     log = operator.log()
     assert "Traceback" not in log, log[-4000:]
     assert log.count("httproutes") <= 2, log[-4000:]  # kopf's one warning at start, no retry loop
+
+
+def test_crds_installed_while_the_operator_runs_are_watched_in_all_namespaces_mode(
+    kube_cluster: Any, namespace: str, crd_installed: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """kopf watches CRDs cluster-wide: the HTTPRoute stream starts without a restart, and the cache
+    takes the kind over from the memo."""
+    assert kube_cluster.kubectl("get", "crd", HTTPROUTE_CRD, check=False).returncode != 0
+    create(kube_cluster, namespace)
+    operator = start_operator(kube_cluster, tmp_path, "--all-namespaces")
+    try:
+        wait_not_installed(kube_cluster, namespace, operator)
+        wait_healthy(operator)
+        request.getfixturevalue("gateway_api")  # installs the CRDs now (and removes them after the module)
+        wait_for(
+            lambda: "HTTPRoute is watched now" in operator.log(), "kopf to watch HTTPRoutes", 60, operator
+        )
+        wait_healthy(operator)  # its stream counts now, and runs
+        # A change of the platform asks for a pass: the route is applied now that the CRD is served.
+        kube_cluster.kubectl("-n", namespace, "annotate", "callplatform", "calls", "touched=1")
+        wait_for(lambda: route_of(kube_cluster, namespace), "the HTTPRoute", 60, operator)
+        delete_route_and_wait_until_back(kube_cluster, namespace, operator)
+        assert "resync: queued" not in operator.log()
+    finally:
+        operator.stop()
+    # kopf warns on every CRD event while servicemonitors stay unresolved: each distinct text once.
+    assert operator.log().count("Unresolved resources") <= 3, operator.log()[-4000:]
 
 
 def test_route_is_accepted_and_carries_the_csp_cli_headers(
@@ -183,22 +217,15 @@ def test_a_deleted_or_edited_route_is_put_back_from_the_watch(
     kube_cluster: Any, namespace: str, crd_installed: str, gateway_api: str, tmp_path: Path
 ) -> None:
     create(kube_cluster, namespace)
-    operator = start_operator(kube_cluster, namespace, tmp_path)
+    operator = start_operator(kube_cluster, tmp_path, "--namespace", namespace)
 
     def route() -> dict[str, Any] | None:
-        return get_json(kube_cluster, "httproute", "calls-calls", "-n", namespace)
+        return route_of(kube_cluster, namespace)
 
     try:
-        first = wait_for(route, "the HTTPRoute", 90, operator)
+        wait_for(route, "the HTTPRoute", 90, operator)
         wait_healthy(operator)  # the HTTPRoute stream counts now, and runs
-        uid = first["metadata"]["uid"]
-
-        kube_cluster.kubectl("-n", namespace, "delete", "httproute", "calls-calls", "--wait=true")
-        back = wait_for(
-            lambda: (found := route()) is not None and found["metadata"]["uid"] != uid and found,
-            "the deleted HTTPRoute put back", REPAIR_DEADLINE_SECONDS, operator,
-        )  # fmt: skip
-        assert back["spec"]["hostnames"] == ["app.calls.test"]
+        delete_route_and_wait_until_back(kube_cluster, namespace, operator)
 
         patch = json.dumps({"spec": {"hostnames": ["elsewhere.calls.test"]}})
         kube_cluster.kubectl(

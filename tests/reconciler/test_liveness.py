@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 import time
 from dataclasses import replace
@@ -15,6 +16,7 @@ from callplatform.handlers import (
     OWNED_KINDS,
     Operator,
     OperatorOptions,
+    UnresolvedOnce,
     expected_watchers,
     optional_kinds_watched,
 )
@@ -157,3 +159,18 @@ async def test_healthz_ignores_a_missing_crd_and_catches_a_dead_stream_of_a_serv
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def test_kopfs_unresolved_resources_warning_is_logged_once_per_distinct_message() -> None:
+    only = UnresolvedOnce()
+
+    def record(message: str) -> logging.LogRecord:
+        return logging.LogRecord("kopf._core.reactor.observation", logging.WARNING, "", 0, message, (), None)
+
+    missing = "Unresolved resources cannot be served (try creating their CRDs): httproutes, servicemonitors"
+    assert only.filter(record(missing))
+    assert not any(only.filter(record(missing)) for _ in range(40))  # every later CRD event
+    assert only.filter(
+        record("Unresolved resources cannot be served (try creating their CRDs): servicemonitors")
+    )
+    assert all(only.filter(record("Not enough permissions to watch for resources")) for _ in range(2))
