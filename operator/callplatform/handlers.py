@@ -298,7 +298,8 @@ class Operator:
     def optional_kinds_watched(self) -> list[tuple[str, str]]:
         """The optional owned kinds kopf watches now. Also called on the cache syncer's thread:
         tuple() copies kopf's set in one step that runs no Python code, so the loop cannot change
-        the set during the copy."""
+        the set during the copy. A copy taken in the middle of a rescan of the kind's API group
+        (kopf removes the group's resources, then adds back the served ones) costs one re-listing."""
         resources = tuple(self.insights.watched_resources)
         return optional_kinds_watched((r.group, r.version, r.plural) for r in resources)
 
