@@ -273,6 +273,9 @@ class Operator:
         namespaces: tuple[str | None, ...] = self.options.namespaces or (None,)
         keys = []
         for namespace in namespaces:
+            if self.cache.synced(CALLPLATFORM_API, "CallPlatform", namespace):
+                keys += self.cache.keys(CALLPLATFORM_API, "CallPlatform", namespace)
+                continue
             for item in self.reconciler.reader.list(CALLPLATFORM_API, "CallPlatform", namespace):
                 meta = item.get("metadata", {})
                 keys.append((str(meta.get("namespace")), str(meta.get("name"))))

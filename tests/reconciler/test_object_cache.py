@@ -266,3 +266,17 @@ def test_a_404_listing_an_optional_kind_falls_back_to_the_memo_without_retrying(
     for _ in range(2):
         assert reader.get(*ROUTE_ID, NS, "calls-calls") is None
     assert kube.reads == ["get HTTPRoute/calls-calls"]
+
+
+def test_keys_name_the_cached_objects_of_a_kind_without_decoding_them() -> None:
+    cache = ObjectCache([SECRET, DEPLOYMENT], [NS, "other"])
+    cache.observe("ADDED", _secret("a", 1))
+    cache.observe("ADDED", _secret("b", 2, namespace="other"))
+    cache.observe("ADDED", {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {
+        "name": "d", "namespace": NS, "resourceVersion": "3",
+        "labels": {"app.kubernetes.io/managed-by": "callplatform-operator"}}})  # fmt: skip
+    assert sorted(cache.keys("v1", "Secret", None)) == [(NS, "a"), ("other", "b")]
+    assert cache.keys("v1", "Secret", "other") == [("other", "b")]
+    assert cache.keys("apps/v1", "Deployment", None) == [(NS, "d")]
+    cache.observe("DELETED", _secret("a", 4))
+    assert cache.keys("v1", "Secret", NS) == []
