@@ -332,6 +332,16 @@ class ObjectCache:
             return all((api_version, kind, scope) in self._synced for scope in self.scopes)
         return (api_version, kind, namespace) in self._synced
 
+    def keys(self, api_version: str, kind: str, namespace: str | None) -> list[tuple[str, str]]:
+        """(namespace, name) of the cached objects of a kind, without decoding a body (a resync of
+        1000 platforms would otherwise parse all of them at once: 31 MiB for a list of names)."""
+        with self._cv:
+            return [
+                (ns, name)
+                for (av, k, ns, name) in self._entries
+                if (av, k) == (api_version, kind) and namespace in (None, ns)
+            ]
+
     def get(self, api_version: str, kind: str, namespace: str, name: str) -> Manifest | None:
         with self._cv:
             found = self._entries.get((api_version, kind, namespace, name))
@@ -349,16 +359,6 @@ class ObjectCache:
                 and _labelled(entry.labels, selector)
             ]
         return [entry.body() for entry in found]
-
-    def keys(self, api_version: str, kind: str, namespace: str | None) -> list[tuple[str, str]]:
-        """(namespace, name) of the cached objects of a kind, without decoding a body (a resync of
-        1000 platforms would otherwise parse all of them at once: 31 MiB for a list of names)."""
-        with self._cv:
-            return [
-                (ns, name)
-                for (av, k, ns, name) in self._entries
-                if (av, k) == (api_version, kind) and namespace in (None, ns)
-            ]
 
     def __len__(self) -> int:
         with self._cv:

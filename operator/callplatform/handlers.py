@@ -271,7 +271,7 @@ class Operator:
 
     def _list_keys(self) -> list[Key]:
         namespaces: tuple[str | None, ...] = self.options.namespaces or (None,)
-        keys = []
+        keys: list[Key] = []
         for namespace in namespaces:
             if self.cache.synced(CALLPLATFORM_API, "CallPlatform", namespace):
                 keys += self.cache.keys(CALLPLATFORM_API, "CallPlatform", namespace)
