@@ -139,3 +139,28 @@ def test_periodic_resync_requests_every_platform(started: list[ReconcileQueue]) 
         _wait(lambda: seen == {A, B})
     finally:
         resync.stop()
+
+
+def test_a_requested_platform_goes_before_a_resync_queued_earlier(started: list[ReconcileQueue]) -> None:
+    gate = threading.Event()
+    passes: list[Key] = []
+
+    def process(key: Key) -> None:
+        gate.wait(5)
+        passes.append(key)
+
+    resynced = [("ns", f"r{index}") for index in range(50)]
+    queue = ReconcileQueue(process, workers=1)
+    started.append(queue)
+    queue.start()
+    queue.request(B)  # occupies the only worker until the gate opens
+    _wait(lambda: not queue._due)
+    queue.request_all([*resynced, A], background=True)
+    queue.request(A)  # an event for a platform the resync also queued: no longer background
+    queue.request(("ns", "event"))
+    queue.request(resynced[0], background=True)  # a second resync request changes nothing
+    gate.set()
+    _wait(lambda: queue.pending() == 0)
+    assert passes[:3] == [B, A, ("ns", "event")]
+    assert sorted(passes[3:]) == sorted(resynced)
+    assert len(passes) == 3 + len(resynced)
