@@ -17,7 +17,10 @@ A kind is trusted only once it is *synced* in a scope (a namespace, or None for 
 `CacheSyncer` lists it once with the same selector kopf's handlers care about, and merges that
 listing with what the watch delivered meanwhile. Until then, and again while kopf re-lists after
 a broken watch (objects deleted during the gap would otherwise stay behind), `CachedReader`
-reads through to the API server.
+reads through to the API server. kopf's watch restarting (`relisting`, from its log line, see
+callplatform.watch_restarts) or a listing of kopf's long after ours (`observe`, type None) starts
+that distrust. The merge reports the entries it dropped (`Dropped`), so that the platforms owning
+them get a pass: no event will ever say they went.
 
 Owned kinds whose CRDs a cluster may lack (HTTPRoutes, ServiceMonitors) are *optional*: the cache
 serves them only while kopf watches them (its resource scan found them served; `serve_optional`),
@@ -129,6 +132,17 @@ def _key(api_version: str, kind: str, body: Mapping[str, Any]) -> CacheKey:
     return (api_version, kind, str(meta.get("namespace") or ""), str(meta.get("name") or ""))
 
 
+@dataclass(frozen=True, slots=True)
+class Dropped:
+    """A cached object a listing no longer had: deleted while the watch could not tell."""
+
+    api_version: str
+    kind: str
+    namespace: str
+    name: str
+    labels: Mapping[str, str]
+
+
 def _labelled(labels: Mapping[str, str], selector: Mapping[str, str] | None) -> bool:
     return all(labels.get(key) == value for key, value in (selector or {}).items())
 
@@ -156,6 +170,9 @@ class ObjectCache:
         self._tombstones: OrderedDict[CacheKey, _Tombstone] = OrderedDict()  # oldest first
         self._synced: set[tuple[str, str, Scope]] = set()
         self._listed_at: dict[tuple[str, str, Scope], float] = {}
+        # How often kopf's watch of each kind and scope restarted, and as of which our listing began.
+        self._restarts: dict[tuple[str, str, Scope], int] = {}
+        self._listing_after: dict[tuple[str, str, Scope], int] = {}
         self._served = {kind.id for kind in self.kinds.values() if not kind.optional}
         self._kopf_watches: frozenset[tuple[str, str]] = frozenset()  # optional kinds, last we heard
         self._wanted: set[tuple[str, str, Scope]] = {
@@ -176,8 +193,10 @@ class ObjectCache:
         with self._cv:
             if watched.id not in self._served:
                 return  # not yet: the listing that starts serving it is newer than this event
-            if event_type is None:
-                self._maybe_relisting(watched, key[2])
+            if event_type is None and self._relisted_long_after_ours(watched, key[2]):
+                log.info("%s %s in %s is listed again by its watch: reading through until re-listed",
+                         api_version, kind, key[2] or "all namespaces")  # fmt: skip
+                self._distrust(watched, key[2])
             if event_type == "DELETED":
                 current = self._entries.get(key)
                 if current is None or not _older(version, current.version):
@@ -221,21 +240,45 @@ class ObjectCache:
             return
         self._entries[key] = _Entry.of(body, key[0], key[1])
 
-    def _maybe_relisting(self, watched: WatchedKind, namespace: str) -> None:
-        """kopf lists a kind again when its watch could not resume (410 Gone, a paused operator).
-        Objects deleted in that gap get no DELETED event: distrust the kind until we list it again."""
+    def _relisted_long_after_ours(self, watched: WatchedKind, namespace: str) -> bool:
+        """Whether a listing event of kopf's is a re-list: it comes long after our listing of a
+        synced kind (kopf's first listing races ours). The second signal, after `relisting`: it
+        catches the re-lists kopf logs nothing about (a listing cut by a dropped connection, a
+        stream restarted after 429s), but not an empty re-listing (no event at all)."""
         now = self._clock()
-        for scope in self.scopes:
-            state = (*watched.id, scope)
-            if scope not in (None, namespace) or state not in self._synced:
-                continue
-            if now - self._listed_at.get(state, now) < self._relist_after:
-                continue  # kopf's own first listing, racing ours
-            log.info("%s %s in %s is listed again by its watch: reading through until re-listed",
-                     watched.api_version, watched.kind, scope or "all namespaces")  # fmt: skip
+        return any(
+            state in self._synced and now - self._listed_at.get(state, now) >= self._relist_after
+            for state in self._states(watched, namespace)
+        )
+
+    def relisting(self, api_version: str, kind: str, namespace: str | None) -> bool:
+        """kopf's watch of a kind in a namespace (None: cluster-wide) restarts and lists again
+        (410 Gone, or resumed after a pause). Objects deleted in the gap get no DELETED event, and
+        one that was the only one of its kind gets no event at all: distrust the kind until we
+        list it again. Whether the kind is one we cache."""
+        watched = self.kinds.get((api_version, kind))
+        if watched is None:
+            return False
+        with self._cv:
+            if watched.id not in self._served:
+                return False
+            self._distrust(watched, namespace)
+        log.info("%s %s in %s: kopf's watch restarts and lists again: reading through until re-listed",
+                 api_version, kind, namespace or "all namespaces")  # fmt: skip
+        return True
+
+    def _states(self, watched: WatchedKind, namespace: str | None) -> list[tuple[str, str, Scope]]:
+        return [
+            (*watched.id, scope) for scope in self.scopes if namespace is None or scope in (None, namespace)
+        ]
+
+    def _distrust(self, watched: WatchedKind, namespace: str | None) -> None:
+        for state in self._states(watched, namespace):
             self._synced.discard(state)
             self._wanted.add(state)
-            self._cv.notify_all()
+            # A listing of ours running now may predate the gap: replace_listing sees this count move.
+            self._restarts[state] = self._restarts.get(state, 0) + 1
+        self._cv.notify_all()
 
     # --- optional kinds -------------------------------------------------------------
 
@@ -282,8 +325,10 @@ class ObjectCache:
 
     def listing_started(self, watched: WatchedKind, scope: Scope) -> None:
         with self._cv:
-            self._listed_at[(*watched.id, scope)] = self._clock()
-            self._wanted.discard((*watched.id, scope))
+            state = (*watched.id, scope)
+            self._listed_at[state] = self._clock()
+            self._listing_after[state] = self._restarts.get(state, 0)
+            self._wanted.discard(state)
 
     def listing_failed(self, watched: WatchedKind, scope: Scope) -> None:
         with self._cv:
@@ -291,8 +336,9 @@ class ObjectCache:
 
     def replace_listing(
         self, watched: WatchedKind, scope: Scope, items: Iterable[Mapping[str, Any]], list_version: str
-    ) -> None:
-        """Merge a listing (at resourceVersion `list_version`) with what the watch delivered meanwhile."""
+    ) -> list[Dropped]:
+        """Merge a listing (at resourceVersion `list_version`) with what the watch delivered
+        meanwhile; the entries it dropped (gone with no DELETED event)."""
         api_version, kind = watched.id
         try:
             at: int | None = int(list_version)
@@ -300,8 +346,9 @@ class ObjectCache:
             at = None
         with self._cv:
             if watched.id not in self._served:
-                return  # kopf stopped watching it while this listing ran
+                return []  # kopf stopped watching it while this listing ran
             listed: set[CacheKey] = set()
+            dropped: list[Dropped] = []
             for item in items:
                 key = _key(api_version, kind, item)
                 listed.add(key)
@@ -311,8 +358,11 @@ class ObjectCache:
                     continue
                 newer = at is not None and _older(at, self._entries[key].version)
                 if not newer:  # not in a listing taken after it was written: gone
-                    del self._entries[key]
-            self._synced.add((api_version, kind, scope))
+                    dropped.append(Dropped(*key, self._entries.pop(key).labels))
+            state = (api_version, kind, scope)
+            if self._listing_after.pop(state, 0) == self._restarts.get(state, 0):
+                self._synced.add(state)  # else kopf's watch restarted while this ran: list once more
+            return dropped
 
     # --- reads -------------------------------------------------------------------
 
@@ -377,7 +427,8 @@ class ListingApi(Protocol):
 
 class CacheSyncer:
     """Lists each watched kind once per scope (and again after kopf re-lists it) into the cache.
-    `kopf_watches` tells which optional kinds kopf watches now (none without it)."""
+    `kopf_watches` tells which optional kinds kopf watches now (none without it); `on_dropped`
+    hears, on the syncer's thread, of the entries a listing dropped."""
 
     def __init__(
         self,
@@ -386,8 +437,10 @@ class CacheSyncer:
         *,
         retry_seconds: float = 2.0,
         kopf_watches: Callable[[], Iterable[tuple[str, str]]] = tuple,
+        on_dropped: Callable[[list[Dropped]], None] = lambda dropped: None,
     ) -> None:
         self._api = api
+        self._on_dropped = on_dropped
         self._cache = cache
         self._retry = retry_seconds
         self._kopf_watches = kopf_watches
@@ -422,7 +475,11 @@ class CacheSyncer:
                 self._cache.listing_failed(watched, scope)
                 ok = False
                 continue
-            self._cache.replace_listing(watched, scope, items, version)
+            dropped = self._cache.replace_listing(watched, scope, items, version)
+            if dropped:
+                log.info("%d %s gone while the watch could not tell: asking for their platforms' passes",
+                         len(dropped), watched.kind)  # fmt: skip
+                self._on_dropped(dropped)
         return ok
 
     def _run(self) -> None:

@@ -22,7 +22,7 @@ import asyncio
 import logging
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,7 +31,7 @@ from kopf._cogs.structs.references import Insights  # kopf.operator(insights=...
 
 from callplatform import metrics
 from callplatform.apply_failure import report_failed_pass
-from callplatform.cache import CachedReader, CacheSyncer, ObjectCache, WatchedKind
+from callplatform.cache import CachedReader, CacheSyncer, Dropped, ObjectCache, WatchedKind
 from callplatform.calls.db import CallMetricsCollector
 from callplatform.conditions import condition_statuses
 from callplatform.findings import Finding
@@ -52,6 +52,7 @@ from callplatform.render.labels import INSTANCE_LABEL, MANAGED_BY, MANAGED_BY_LA
 from callplatform.render.secrets import SecretValues
 from callplatform.testhooks import hold_pass, hold_pass_seconds
 from callplatform.threadbridge import LoopBridge, off_loop
+from callplatform.watch_restarts import WatchRestarts, kopf_resource_name
 from callplatform.workqueue import Key, PeriodicResync, ReconcileQueue
 
 log = logging.getLogger(__name__)
@@ -98,6 +99,34 @@ def _kind_of(group: str, version: str, plural: str) -> tuple[str, str]:
     return next(
         key for key, resource in RESOURCES.items() if (resource.group_version, resource.plural) == wanted
     )
+
+
+def kopf_resources() -> dict[str, tuple[str, str]]:
+    """Each cached kind by the name kopf's log lines give its resource (callplatform.watch_restarts)."""
+    resources = {
+        kopf_resource_name(GROUP, VERSION, PLURAL): (CALLPLATFORM_API, "CallPlatform"),
+        kopf_resource_name("", "v1", "secrets"): ("v1", "Secret"),
+    }
+    for resource in OWNED_KINDS + OPTIONAL_OWNED_KINDS:
+        resources[kopf_resource_name(*resource)] = _kind_of(*resource)
+    return resources
+
+
+def platforms_owning(
+    dropped: Iterable[Dropped], referencing: Callable[[str, str], Iterable[Key]]
+) -> list[Key]:
+    """The platforms a pass must look at again for objects gone from the cache: a CallPlatform
+    itself, the instance label of what we manage, and the platforms referencing a Secret."""
+    keys: set[Key] = set()
+    for gone in dropped:
+        if gone.kind == "CallPlatform":
+            keys.add((gone.namespace, gone.name))
+            continue
+        if gone.labels.get(MANAGED_BY_LABEL) == MANAGED_BY and INSTANCE_LABEL in gone.labels:
+            keys.add((gone.namespace, gone.labels[INSTANCE_LABEL]))
+        if gone.kind == "Secret":
+            keys.update(referencing(gone.namespace, gone.name))
+    return sorted(keys)
 
 
 def optional_kinds_watched(watched: Iterable[tuple[str, str, str]]) -> list[tuple[str, str]]:
@@ -148,7 +177,11 @@ class Operator:
         self.insights = Insights()
         # Fed by the kopf handlers below, listed once per kind by the syncer: passes read here.
         self.cache = ObjectCache(cached_kinds(), options.namespaces or (None,))
-        self.cache_syncer = CacheSyncer(self.kube, self.cache, kopf_watches=self.optional_kinds_watched)
+        self.cache_syncer = CacheSyncer(
+            self.kube, self.cache, kopf_watches=self.optional_kinds_watched, on_dropped=self._on_dropped
+        )
+        # kopf's watch restarting (410 Gone) re-lists with no DELETED events: the cache must know.
+        self.watch_restarts = WatchRestarts(kopf_resources(), self.cache.relisting)
         self.reconciler = Reconciler(
             self.kube,
             reader=CachedReader(self.kube, self.cache),
@@ -214,6 +247,10 @@ class Operator:
         after any in-flight one and has the last word.
         """
         self.queue.request((namespace, name))
+
+    def _on_dropped(self, dropped: list[Dropped]) -> None:
+        """On the cache syncer's thread: objects a re-listing found gone, which no event reported."""
+        self.queue.request_all(platforms_owning(dropped, self.platforms_referencing))
 
     def observe(self, event: Mapping[str, Any]) -> None:
         """A kopf watch event into the cache (type None is kopf's listing)."""
@@ -332,6 +369,7 @@ class Operator:
         configure_settings(settings)
         self._bridge.bind(asyncio.get_running_loop())
         self._started_monotonic = time.monotonic()
+        self.watch_restarts.install()  # after run.py configured logging: --verbose keeps kopf's DEBUG
         self.cache_syncer.start()
         self.queue.start()
         self.resync.start()
@@ -354,6 +392,7 @@ class Operator:
         await off_loop(self.resync.stop)
         await off_loop(self.queue.stop)
         await off_loop(self.cache_syncer.stop)
+        self.watch_restarts.uninstall()
 
     def register(self, registry: kopf.OperatorRegistry) -> None:
         @kopf.on.login(registry=registry)

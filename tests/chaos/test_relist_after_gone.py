@@ -1,12 +1,12 @@
-"""While the operator is stopped (SIGSTOP), kube-apiserver restarts and then a Secret the operator owns
-is deleted: kopf's watches cannot resume (410 Gone) and list again, with no DELETED event for it. The
-watch-fed cache must notice the re-listing and read through, so the pass the listing asks for
-recreates the Secret; no resync may do it (--resync-seconds 3600). On a cluster of its own, so no
-other test sees the restart.
+"""While the operator is stopped (SIGSTOP), kube-apiserver restarts and then a Secret and the Service the
+operator owns are deleted: kopf's watches cannot resume (410 Gone) and list again, with no DELETED
+event for them. The watch-fed cache must hear kopf's watches restart and list again itself, and the
+platform must get a pass for what that listing found gone, which recreates both; no resync may do it
+(--resync-seconds 3600). On a cluster of its own, so no other test sees the restart.
 
 The deleted Secret is the ICE servers Secret: the platform's other labelled Secrets come back in
-kopf's listing and ask for a pass after the cache saw the Secret kind listed again. A kind whose
-only object was deleted would come back as an empty listing, with no event at all to notice it by.
+kopf's listing. The Service is the only managed one in the namespace (and the namespace has no other
+Service): kopf's listing of Services is empty, with no event at all to notice the deletion by.
 """
 
 from __future__ import annotations
@@ -29,8 +29,9 @@ pytestmark = pytest.mark.cluster
 
 NAME = "p0"
 DELETED = f"{NAME}-ice-servers"
+SERVICE = f"{NAME}-calls"  # the namespace's only Service
 MANAGED = f"app.kubernetes.io/managed-by=callplatform-operator,app.kubernetes.io/instance={NAME}"
-RELISTED = "v1 Secret in {namespace} is listed again by its watch: reading through until re-listed"
+RELISTED = "v1 {kind} in {namespace}: kopf's watch restarts and lists again: reading through until re-listed"
 RECREATE_SECONDS = 60
 CRD = Path(__file__).resolve().parents[2] / "crds" / "callplatform.io_callplatforms.yaml"
 
@@ -47,7 +48,13 @@ def _managed_secrets(cluster: localcluster.LocalCluster, ns: str) -> dict[str, s
     return {item["metadata"]["name"]: item["metadata"]["uid"] for item in items}
 
 
-def test_secret_deleted_while_the_watch_was_gone_is_recreated_without_a_resync(
+def _services(cluster: localcluster.LocalCluster, ns: str) -> dict[str, str]:
+    """Every Service of the namespace, labelled or not: name to uid."""
+    items = kubectl_json(cluster, "services", "-n", ns).get("items", [])
+    return {item["metadata"]["name"]: item["metadata"]["uid"] for item in items}
+
+
+def test_a_secret_and_the_only_service_deleted_while_the_watch_was_gone_are_recreated_without_a_resync(
     gone_cluster: localcluster.LocalCluster, tmp_path: Path
 ) -> None:
     cluster = gone_cluster
@@ -63,6 +70,8 @@ def test_secret_deleted_while_the_watch_was_gone_is_recreated_without_a_resync(
         wait_for(lambda: condition_is(cluster, ns, NAME, "Ready", "True"), "Ready", 180, operator)
         before = wait_for(lambda: _managed_secrets(cluster, ns), "the platform's Secrets", 30, operator)
         assert DELETED in before and len(before) >= 2, before
+        services = _services(cluster, ns)
+        assert list(services) == [SERVICE], services  # kopf's re-listing of Services will be empty
         # The schedule under test, not readiness: a listing of kopf's within RELIST_AFTER_SECONDS of
         # the cache's own is taken for kopf's first one, so the fault comes after that window.
         wait_for(lambda: time.monotonic() - started > RELIST_AFTER_SECONDS + 2, "the first-listing window",
@@ -79,6 +88,7 @@ def test_secret_deleted_while_the_watch_was_gone_is_recreated_without_a_resync(
             cluster.restart_component("kube-apiserver")
             cluster.wait_serving(120)
             cluster.kubectl("delete", "secret", DELETED, "-n", ns, "--wait=true")
+            cluster.kubectl("delete", "service", SERVICE, "-n", ns, "--wait=true")
         finally:
             os.kill(operator.process.pid, signal.SIGCONT)
         resumed = time.monotonic()
@@ -87,24 +97,34 @@ def test_secret_deleted_while_the_watch_was_gone_is_recreated_without_a_resync(
             lambda: (uid := _managed_secrets(cluster, ns).get(DELETED)) and uid != before[DELETED] and uid,
             f"{DELETED} recreated", RECREATE_SECONDS, operator,
         )  # fmt: skip
+        service = wait_for(
+            lambda: (uid := _services(cluster, ns).get(SERVICE)) and uid != services[SERVICE] and uid,
+            f"{SERVICE} recreated", RECREATE_SECONDS, operator,
+        )  # fmt: skip
         took = time.monotonic() - resumed
         log_text = operator.log()
-        assert RELISTED.format(namespace=ns) in log_text, log_text[-4000:]
+        for kind in ("Secret", "Service"):
+            assert RELISTED.format(kind=kind, namespace=ns) in log_text, log_text[-4000:]
         assert log_text.count("resync: queued") == resyncs, "a resync ran: it could have repaired it"
         creates = [
             record
             for record in audit.records(start=start)
             if record.user_agent.startswith(OPERATOR_USER_AGENTS) and record.namespace == ns
-            and record.resource == "secrets" and record.verb in ("create", "patch") and record.code == 201
+            and record.resource in ("secrets", "services") and record.verb in ("create", "patch")
+            and record.code == 201
         ]  # fmt: skip
-        assert [record.name for record in creates] == [DELETED], creates  # once, and nothing else
+        # Once each, and nothing else.
+        assert sorted((record.resource, record.name) for record in creates) == [
+            ("secrets", DELETED), ("services", SERVICE)], creates  # fmt: skip
         assert _managed_secrets(cluster, ns) == {**before, DELETED: recreated}
+        assert _services(cluster, ns) == {SERVICE: service}
         assert condition_is(cluster, ns, NAME, "Ready", "True")
         assert operator.alive() and "Traceback" not in log_text
         # The TURN username ("calls") is a word the log has anyway, not a secret.
         assert not [key for key, value in STRONG_SECRETS.items() if value != "calls" and value in log_text]
         print(
-            f"relist: {DELETED} deleted during a watch gap recreated {took:.1f}s after the operator resumed"
+            f"relist: {DELETED} and {SERVICE} deleted during a watch gap recreated {took:.1f}s after the operator"
+            " resumed"
         )
     finally:
         operator.stop()

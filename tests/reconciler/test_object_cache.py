@@ -140,6 +140,66 @@ def test_kopf_listing_again_after_a_broken_watch_distrusts_the_kind_until_listed
     assert cache.wanted() == [(SECRET, NS)]
 
 
+def _service(name: str, version: int, instance: str = "calls") -> dict[str, Any]:
+    labels = {"app.kubernetes.io/managed-by": "callplatform-operator", "app.kubernetes.io/instance": instance}
+    return {"apiVersion": "v1", "kind": "Service",
+            "metadata": {"name": name, "namespace": NS, "resourceVersion": str(version), "labels": labels}}  # fmt: skip
+
+
+def test_kopf_restarting_a_watch_distrusts_the_kind_even_when_its_listing_will_be_empty() -> None:
+    service = WatchedKind("v1", "Service", (("app.kubernetes.io/managed-by", "callplatform-operator"),))
+    cache = ObjectCache([service], [NS, "other"])
+    for scope in (NS, "other"):
+        cache.listing_started(service, scope)
+        cache.replace_listing(service, scope, [_service("calls-calls", 3)] if scope == NS else [], "3")
+    assert cache.synced("v1", "Service", NS)
+    # The only Service of NS is deleted during the gap: kopf's listing is empty, no event comes.
+    assert cache.relisting("v1", "Service", NS)
+    assert not cache.synced("v1", "Service", NS) and cache.synced("v1", "Service", "other")
+    assert cache.wanted() == [(service, NS)]
+    cache.listing_started(service, NS)
+    dropped = cache.replace_listing(service, NS, [], "9")
+    assert [(d.kind, d.namespace, d.name, d.labels["app.kubernetes.io/instance"]) for d in dropped] == [
+        ("Service", NS, "calls-calls", "calls")
+    ]
+    assert cache.synced("v1", "Service", NS) and cache.get("v1", "Service", NS, "calls-calls") is None
+    assert not cache.relisting("apps/v1", "Deployment", NS)  # not a kind this cache keeps
+    assert cache.relisting("v1", "Service", None)  # cluster-wide: every scope
+    assert not cache.synced("v1", "Service", "other")
+
+
+def test_a_restart_during_our_own_listing_lists_once_more() -> None:
+    cache = ObjectCache([SECRET], [NS])
+    cache.listing_started(SECRET, NS)
+    cache.relisting("v1", "Secret", NS)  # our listing may have been taken before the gap's deletion
+    assert cache.replace_listing(SECRET, NS, [_secret("a", 3)], "3") == []
+    assert not cache.synced("v1", "Secret", NS) and cache.wanted() == [(SECRET, NS)]
+
+
+class _ListedAt(FakeKube):
+    def __init__(self, version: str) -> None:
+        super().__init__()
+        self.version = version
+
+    def list_snapshot(
+        self, api_version: str, kind: str, namespace: str | None, label_selector: dict[str, str] | None = None
+    ) -> tuple[list[dict[str, Any]], str]:
+        return self.list(api_version, kind, namespace, label_selector), self.version
+
+
+def test_the_syncer_reports_what_a_listing_dropped_and_nothing_else() -> None:
+    kube = _ListedAt("5")
+    kube.put(_secret("kept", 1))
+    cache = ObjectCache([SECRET], [NS])
+    reports: list[list[str]] = []
+    syncer = CacheSyncer(kube, cache, on_dropped=lambda dropped: reports.append([d.name for d in dropped]))
+    cache.observe("ADDED", _secret("gone", 1))  # its DELETED is lost
+    assert syncer.sync_once() and reports == [["gone"]]
+    cache.relisting("v1", "Secret", NS)
+    assert syncer.sync_once() and reports == [["gone"]]  # nothing dropped: no report
+    assert syncer.sync_once() and reports == [["gone"]]  # nothing wanted: no listing
+
+
 def test_reads_go_through_until_synced_and_unwatched_kinds_are_memoised() -> None:
     kube = FakeKube()
     kube.put(_secret("a", 1, "one"))

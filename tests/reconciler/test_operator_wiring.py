@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -14,8 +15,9 @@ from reconciler_fake_kube import FakeKube
 from reconciler_platforms import STRONG_SECRETS, platform_manifest, secret_manifest
 
 from callplatform import handlers, metrics
+from callplatform.cache import Dropped
 from callplatform.exposition import render_latest
-from callplatform.handlers import Operator, OperatorOptions
+from callplatform.handlers import Operator, OperatorOptions, platforms_owning
 from callplatform.model import parse_platform
 from callplatform.probes.result import ProbeResult
 from callplatform.probes.targets import build_targets
@@ -224,3 +226,47 @@ def test_switching_monitoring_off_drops_the_probe_series_and_keeps_the_others(
                                                   "callplatform_jitsi_"))}, left  # fmt: skip
     assert "callplatform_platform_condition" in left
     metrics.forget_platform(NS, name)
+
+
+def _gone(kind: str, name: str, labels: dict[str, str] | None = None, namespace: str = NS) -> Dropped:
+    return Dropped(
+        "v1" if kind != "CallPlatform" else "callplatform.io/v1alpha1", kind, namespace, name, labels or {}
+    )
+
+
+def test_objects_a_listing_dropped_ask_for_the_passes_of_the_platforms_owning_them() -> None:
+    managed = {"app.kubernetes.io/managed-by": "callplatform-operator", "app.kubernetes.io/instance": "a"}
+    referencing = {(NS, "shared"): [(NS, "b"), (NS, "c")]}
+    dropped = [
+        _gone("Service", "a-calls", managed),
+        _gone("Secret", "a-turn", managed),
+        _gone("Secret", "shared"),  # referenced by b and c
+        _gone("CallPlatform", "d"),
+        _gone("ConfigMap", "unlabelled", {"app.kubernetes.io/instance": "e"}),  # not ours
+        _gone("Service", "foreign", {**managed, "app.kubernetes.io/managed-by": "helm"}),
+    ]
+    keys = platforms_owning(dropped, lambda ns, name: referencing.get((ns, name), []))
+    assert keys == [(NS, "a"), (NS, "b"), (NS, "c"), (NS, "d")]
+
+
+def test_the_syncer_asks_for_a_pass_of_the_platform_whose_service_went_unseen(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    kube = FakeKube()
+    op = Operator(OperatorOptions(namespaces=(NS,)), kube=kube)  # type: ignore[arg-type]
+    requested: list[tuple[str, str]] = []
+    monkeypatch.setattr(op.queue, "request", lambda key, *_, **__: requested.append(key))
+    assert op.cache_syncer.sync_once() and requested == []
+    service = {"apiVersion": "v1", "kind": "Service",
+               "metadata": {"name": "calls-calls", "namespace": NS, "labels": {
+                   "app.kubernetes.io/managed-by": "callplatform-operator", "app.kubernetes.io/instance": "calls"}}}  # fmt: skip
+    op.observe({"type": "ADDED", "object": service})  # then deleted while kopf's watch was gone
+    handlers_log = logging.getLogger("kopf._cogs.clients.watching")
+    op.watch_restarts.install()
+    try:
+        handlers_log.debug(f"Restarting the watch-stream for services.v1 in {NS!r}.")
+    finally:
+        op.watch_restarts.uninstall()
+    assert not op.cache.synced("v1", "Service", NS)
+    assert op.cache_syncer.sync_once() and requested == [(NS, "calls")]
+    assert op.cache.synced("v1", "Service", NS) and op.cache.get("v1", "Service", NS, "calls-calls") is None
