@@ -96,3 +96,16 @@ def test_the_filter_tells_the_cache_and_keeps_kopf_s_debug_lines_only_when_verbo
     assert len(records.messages) == (5 if verbose else 1)
     assert records.messages[-1].startswith("Ignoring")
     assert logger.level == (logging.DEBUG if verbose else logging.INFO) and restarts not in logger.filters
+
+
+def test_the_installed_kopf_still_logs_the_lines_the_cache_listens_for() -> None:
+    """A kopf that rewords them would leave only the type-None check (which misses empty listings)."""
+    import inspect
+
+    from kopf._cogs.clients import watching
+
+    source = inspect.getsource(watching)
+    assert watching.logger.name == KOPF_WATCHING_LOGGER
+    assert "where = f'in {namespace!r}' if namespace is not None else 'cluster-wide'" in source
+    assert 'logger.debug(f"Restarting the watch-stream for {resource} {where}.")' in source
+    assert 'logger.debug(f"Resuming the watch-stream for {resource} {where}{resuming_reason}.")' in source
