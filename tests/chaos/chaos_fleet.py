@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 import time
 from typing import Any
 
@@ -31,7 +32,12 @@ def fleet_manifest(names: list[str], image: str) -> str:
 
 
 def kubectl_json(cluster: Any, *args: str) -> dict[str, Any]:
-    result = cluster.kubectl("get", *args, "-o", "json", check=False, timeout=30)
+    """The object or list, or {} while the API server does not answer (e.g. just after an etcd
+    restart a GET can hang): callers wait on what they read with a deadline."""
+    try:
+        result = cluster.kubectl("get", *args, "-o", "json", check=False, timeout=30)
+    except subprocess.TimeoutExpired:
+        return {}
     loaded: dict[str, Any] = json.loads(result.stdout) if result.returncode == 0 else {}
     return loaded
 

@@ -41,7 +41,9 @@ def _checksum(cluster: Any, ns: str) -> str:
 
 
 def _secret_change_reaches_deployment(cluster: Any, ns: str, operator: OperatorProcess, round_: int) -> float:
-    before = _checksum(cluster, ns)
+    # The current checksum, once the API server answers again (a read can hang after a restart).
+    before = wait_for(lambda: _checksum(cluster, ns) or None, "the Deployment's current checksum",
+                      RECOVERY_SECONDS, operator)  # fmt: skip
     values = {**STRONG_SECRETS, "JITSI_JWT_SECRET": f"jwt-{round_}-{secrets.token_urlsafe(32)}"}
     cluster.kubectl(
         "apply", "-n", ns, "-f", "-", input=json.dumps(secret_manifest(values, name=f"{NAME}-secrets"))

@@ -299,6 +299,24 @@ class LocalCluster:
             time.sleep(0.2)
         return time.monotonic() - started
 
+    def wait_crds_established(self, timeout: float = 60) -> None:
+        """Every CRD Established. (`kubectl wait --for=condition=Established crd --all` fails at once,
+        "accessor error: <nil>", on a CRD the API server has not given any condition yet.)"""
+        deadline = time.monotonic() + timeout
+        while True:
+            result = self.kubectl("get", "crd", "-o", "json", check=False, timeout=30)
+            items = json.loads(result.stdout).get("items", []) if result.returncode == 0 else []
+            established = [
+                any(c.get("type") == "Established" and c.get("status") == "True"
+                    for c in (crd.get("status") or {}).get("conditions") or [])
+                for crd in items
+            ]  # fmt: skip
+            if items and all(established):
+                return
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"CRDs not Established within {timeout}s: {result.stdout[-500:]}")
+            time.sleep(0.2)  # the polling interval; the deadline bounds the wait
+
     def api_server_url(self) -> str:
         out = self.kubectl("config", "view", "--minify", "-o", "jsonpath={.clusters[0].cluster.server}")
         return out.stdout.strip()
@@ -323,7 +341,7 @@ def cluster_of_its_own(
         cluster.start()
         if crd is not None:
             cluster.kubectl("apply", "--server-side", "-f", str(crd))
-            cluster.kubectl("wait", "--for=condition=Established", "crd", "--all", "--timeout=60s")
+            cluster.wait_crds_established(60)
         yield cluster
     finally:
         cluster.stop()
