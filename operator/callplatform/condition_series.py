@@ -19,14 +19,12 @@ from collections.abc import Iterator, Mapping
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from callplatform.exposition import escape_label_value
+
 NAME = "callplatform_platform_condition"
 HELP = "1 for the current status of each condition type of a CallPlatform, 0 for the other statuses."
 STATUSES = ("True", "False", "Unknown")
 LABELS = ["namespace", "platform", "type", "status"]
-
-
-def _escape_value(value: str) -> str:
-    return value.replace("\\", r"\\").replace("\n", r"\n").replace('"', r"\"")
 
 
 class ConditionSeries(Collector):
@@ -39,7 +37,7 @@ class ConditionSeries(Collector):
 
     def replace(self, namespace: str, platform: str, conditions: Mapping[str, str]) -> None:
         """The platform's condition types and their current status; types left out lose their series."""
-        prefix = f'namespace="{_escape_value(namespace)}",platform="{_escape_value(platform)}",'
+        prefix = f'namespace="{escape_label_value(namespace)}",platform="{escape_label_value(platform)}",'
         current = tuple(sorted(conditions.items()))
         with self._lock:
             self._platforms[(namespace, platform)] = (prefix, current)
@@ -73,7 +71,7 @@ class ConditionSeries(Collector):
         out.append(f"# HELP {NAME} {HELP}\n# TYPE {NAME} gauge\n")
         for _, prefix, current in self._snapshot():
             for condition_type, status in current:
-                kind = _escape_value(condition_type)
+                kind = escape_label_value(condition_type)
                 for candidate in STATUSES:
                     value = "1.0" if candidate == status else "0.0"
                     out.append(f'{NAME}{{{prefix}status="{candidate}",type="{kind}"}} {value}\n')

@@ -41,12 +41,14 @@ CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 @runtime_checkable
 class RendersText(Protocol):
-    """A collector of ours that writes its own families in the text format (condition_series.py)."""
+    """What writes its families in the text format: `_FastMetric` for prometheus-client's metric
+    objects, and collectors of ours that keep their series as data (condition_series.py)."""
 
     def render_text(self, out: list[str]) -> None: ...
 
 
-def _escape_value(value: str) -> str:
+def escape_label_value(value: str) -> str:
+    """A label value as the text format writes it (backslash, newline and double quote escaped)."""
     if "\\" in value or '"' in value or "\n" in value:
         return value.replace("\\", r"\\").replace("\n", r"\n").replace('"', r"\"")
     return value
@@ -102,13 +104,13 @@ class _FastMetric:
         text = self._label_strings.get(values)
         if text is None:
             text = ",".join(
-                f'{name}="{_escape_value(value)}"'
+                f'{name}="{escape_label_value(value)}"'
                 for name, value in sorted(zip(self._labelnames, values, strict=True))
             )
             self._label_strings[values] = text
         return text
 
-    def render(self, out: list[str]) -> None:
+    def render_text(self, out: list[str]) -> None:
         out.append(self._header)
         metric = self._metric
         with metric._lock:
@@ -141,13 +143,13 @@ class Exposition:
         self._fast: dict[int, _FastMetric] = {}
         self._lock = threading.Lock()
 
-    def _plan(self) -> tuple[list[_FastMetric | RendersText], list[Collector]]:
+    def _plan(self) -> tuple[list[RendersText], list[Collector]]:
         try:
             with self._registry._lock:
                 collectors = list(self._registry._collector_to_names)
         except AttributeError:
             return [], [self._registry]
-        fast: list[_FastMetric | RendersText] = []
+        fast: list[RendersText] = []
         slow: list[Collector] = []
         for collector in collectors:
             if isinstance(collector, RendersText):
@@ -166,10 +168,7 @@ class Exposition:
             fast, slow = self._plan()
             out: list[str] = []
             for renderer in fast:
-                if isinstance(renderer, _FastMetric):
-                    renderer.render(out)
-                else:
-                    renderer.render_text(out)
+                renderer.render_text(out)
         rest = generate_latest(cast(CollectorRegistry, _Collectors(slow))) if slow else b""
         return "".join(out).encode() + rest
 
