@@ -36,7 +36,8 @@ def started() -> Iterator[list[ReconcileQueue]]:
         queue.stop()
 
 
-def test_requests_while_waiting_coalesce(started: list[ReconcileQueue]) -> None:
+def _held_worker(started: list[ReconcileQueue]) -> tuple[ReconcileQueue, threading.Event, list[Key]]:
+    """A one-worker queue busy with B until the gate is set; the keys it passed, in order."""
     gate = threading.Event()
     passes: list[Key] = []
 
@@ -49,6 +50,11 @@ def test_requests_while_waiting_coalesce(started: list[ReconcileQueue]) -> None:
     queue.start()
     queue.request(B)  # occupies the only worker until the gate opens
     _wait(lambda: queue.pending() == 1 and not queue._due)
+    return queue, gate, passes
+
+
+def test_requests_while_waiting_coalesce(started: list[ReconcileQueue]) -> None:
+    queue, gate, passes = _held_worker(started)
     for _ in range(10):
         queue.request(A)
     gate.set()
@@ -142,19 +148,8 @@ def test_periodic_resync_requests_every_platform(started: list[ReconcileQueue]) 
 
 
 def test_a_requested_platform_goes_before_a_resync_queued_earlier(started: list[ReconcileQueue]) -> None:
-    gate = threading.Event()
-    passes: list[Key] = []
-
-    def process(key: Key) -> None:
-        gate.wait(5)
-        passes.append(key)
-
+    queue, gate, passes = _held_worker(started)
     resynced = [("ns", f"r{index}") for index in range(50)]
-    queue = ReconcileQueue(process, workers=1)
-    started.append(queue)
-    queue.start()
-    queue.request(B)  # occupies the only worker until the gate opens
-    _wait(lambda: not queue._due)
     queue.request_all([*resynced, A], background=True)
     queue.request(A)  # an event for a platform the resync also queued: no longer background
     queue.request(("ns", "event"))
